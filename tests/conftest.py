@@ -1,0 +1,96 @@
+"""Shared test plumbing: where the reference files live, and how missing ones skip.
+
+Two things a test may need that the repository does not ship:
+
+* the real tokenizer files of distilbert-base-multilingual-cased (vocab.txt,
+  config.json, tokenizer_config.json). They are looked for in
+  ``$NUMPY_DISTILBERT_SHARED_MODEL`` and then in ``../shared/models/`` beside
+  the repository;
+* the reference implementation (torch + transformers).
+
+Elsewhere such tests skip with a reason. In CI, ``NUMPY_DISTILBERT_REQUIRE_REFERENCE=1``
+turns those skips into failures, so equivalence can never silently stop running.
+"""
+
+from __future__ import annotations
+
+import importlib
+import os
+from pathlib import Path
+
+import pytest
+from hypothesis import HealthCheck, settings
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+MODEL_NAME = "distilbert-base-multilingual-cased"
+
+# Derandomized in CI so that a run is reproducible on a noisy 2-core machine;
+# no deadline anywhere, since timing is not what these tests measure.
+settings.register_profile(
+    "ci",
+    derandomize=True,
+    deadline=None,
+    print_blob=True,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
+)
+settings.register_profile(
+    "dev", deadline=None, suppress_health_check=[HealthCheck.too_slow]
+)
+settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci" if os.environ.get("CI") else "dev"))
+
+
+def reference_required() -> bool:
+    """True when a missing reference must fail instead of skip (CI sets this)."""
+    return os.environ.get("NUMPY_DISTILBERT_REQUIRE_REFERENCE", "") not in ("", "0")
+
+
+def skip_or_fail(reason: str) -> None:
+    """Skip with `reason`, or fail when the reference is required."""
+    if reference_required():
+        pytest.fail(f"{reason} (NUMPY_DISTILBERT_REQUIRE_REFERENCE is set, so this is an error)")
+    pytest.skip(reason)
+
+
+def require_module(name: str):
+    """Import `name` (e.g. "torch", "transformers"), or skip/fail with a clear reason."""
+    try:
+        return importlib.import_module(name)
+    except ImportError as exc:
+        skip_or_fail(f"reference module {name!r} is not installed ({exc})")
+
+
+def shared_model_dir() -> Path | None:
+    """The directory with the real vocab.txt/config.json, or None."""
+    candidates = []
+    if os.environ.get("NUMPY_DISTILBERT_SHARED_MODEL"):
+        candidates.append(Path(os.environ["NUMPY_DISTILBERT_SHARED_MODEL"]))
+    candidates.append(REPO_ROOT.parent / "shared" / "models" / MODEL_NAME)
+    for path in candidates:
+        if (path / "vocab.txt").is_file():
+            return path
+    return None
+
+
+@pytest.fixture(scope="session")
+def shared_model_path() -> Path:
+    """Path to the real tokenizer/config files; skips (or fails in CI) if absent."""
+    path = shared_model_dir()
+    if path is None:
+        skip_or_fail(
+            f"real {MODEL_NAME} files not found: set NUMPY_DISTILBERT_SHARED_MODEL or place "
+            f"them at ../shared/models/{MODEL_NAME}"
+        )
+    return path
+
+
+@pytest.fixture(scope="session")
+def torch_module():
+    torch = require_module("torch")
+    torch.manual_seed(0)
+    return torch
+
+
+@pytest.fixture(scope="session")
+def transformers_module():
+    require_module("torch")
+    return require_module("transformers")
