@@ -1,0 +1,123 @@
+"""DistilBERT's hyper-parameters, read from a checkpoint's `config.json`.
+
+Only what the arithmetic needs is typed; every other key of the file (dropout rates,
+`output_past`, ...) is kept in `extra` so nothing is silently lost.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+ACTIVATIONS = ("gelu", "relu")
+PROBLEM_TYPES = ("regression", "single_label_classification", "multi_label_classification")
+
+
+class ConfigError(ValueError):
+    """A config.json that cannot describe a DistilBERT model; the message names the field."""
+
+
+@dataclass(frozen=True)
+class DistilBertConfig:
+    vocab_size: int = 119547
+    max_position_embeddings: int = 512
+    sinusoidal_pos_embds: bool = False
+    n_layers: int = 6
+    n_heads: int = 12
+    dim: int = 768
+    hidden_dim: int = 3072
+    activation: str = "gelu"
+    pad_token_id: int = 0
+    architectures: tuple[str, ...] = ()
+    id2label: dict[int, str] = field(default_factory=dict)
+    label2id: dict[str, int] = field(default_factory=dict)
+    problem_type: str | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        for name in ("vocab_size", "max_position_embeddings", "n_layers", "n_heads", "dim",
+                     "hidden_dim"):  # fmt: skip
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
+                raise ConfigError(f"config field {name!r} must be a positive integer, got {value!r}")
+        if self.dim % self.n_heads != 0:
+            raise ConfigError(
+                f"config field 'n_heads' ({self.n_heads}) must divide 'dim' ({self.dim}) evenly"
+            )
+        if self.activation not in ACTIVATIONS:
+            raise ConfigError(
+                f"config field 'activation' must be one of {ACTIVATIONS}, got {self.activation!r}"
+            )
+        if not isinstance(self.sinusoidal_pos_embds, bool):
+            raise ConfigError(
+                f"config field 'sinusoidal_pos_embds' must be true or false, "
+                f"got {self.sinusoidal_pos_embds!r}"
+            )
+        if self.problem_type is not None and self.problem_type not in PROBLEM_TYPES:
+            raise ConfigError(
+                f"config field 'problem_type' must be one of {PROBLEM_TYPES} or null, "
+                f"got {self.problem_type!r}"
+            )
+
+    @property
+    def head_dim(self) -> int:
+        return self.dim // self.n_heads
+
+    @property
+    def num_labels(self) -> int:
+        return len(self.id2label)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> DistilBertConfig:
+        """Build from a parsed config.json. Unknown keys go to `extra`."""
+        if not isinstance(data, dict):
+            raise ConfigError(f"config must be a JSON object, got {type(data).__name__}")
+        if data.get("model_type", "distilbert") != "distilbert":
+            raise ConfigError(
+                f"config field 'model_type' is {data['model_type']!r}; this package runs 'distilbert'"
+            )
+        known = {name for name in cls.__dataclass_fields__ if name != "extra"}
+        kwargs = {key: value for key, value in data.items() if key in known}
+        extra = {key: value for key, value in data.items() if key not in known}
+        if "architectures" in kwargs:
+            kwargs["architectures"] = tuple(kwargs["architectures"] or ())
+        try:
+            # JSON object keys are strings; id2label maps integer ids.
+            if "id2label" in kwargs:
+                kwargs["id2label"] = {int(k): str(v) for k, v in kwargs["id2label"].items()}
+            if "label2id" in kwargs:
+                kwargs["label2id"] = {str(k): int(v) for k, v in kwargs["label2id"].items()}
+        except (AttributeError, TypeError, ValueError) as exc:
+            raise ConfigError(f"config fields 'id2label'/'label2id' are malformed: {exc}") from exc
+        return cls(**kwargs, extra=extra)
+
+    @classmethod
+    def from_json_file(cls, path: str | Path) -> DistilBertConfig:
+        path = Path(path)
+        if not path.is_file():
+            raise FileNotFoundError(f"config file not found: {path}")
+        try:
+            data = json.loads(path.read_text(encoding="utf-8"))
+        except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+            raise ConfigError(f"{path} is not valid JSON: {exc}") from exc
+        try:
+            return cls.from_dict(data)
+        except ConfigError as exc:
+            raise ConfigError(f"{path}: {exc}") from None
+
+    @classmethod
+    def from_pretrained(cls, directory: str | Path) -> DistilBertConfig:
+        """Read `config.json` from a model directory."""
+        return cls.from_json_file(Path(directory) / "config.json")
+
+    def to_dict(self) -> dict[str, Any]:
+        """The config.json form (the inverse of `from_dict`)."""
+        data: dict[str, Any] = {"model_type": "distilbert", **self.extra}
+        for name in self.__dataclass_fields__:
+            if name != "extra":
+                data[name] = getattr(self, name)
+        data["architectures"] = list(self.architectures)
+        data["id2label"] = {str(k): v for k, v in self.id2label.items()}
+        return data

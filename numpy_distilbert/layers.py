@@ -1,0 +1,168 @@
+"""DistilBERT's building blocks as small pure NumPy functions.
+
+Every function takes arrays and returns arrays; none keeps state or knows about
+checkpoints. `model.py` composes them into the full forward pass.
+
+Shape letters used in the comments:
+    B batch size, L sequence length, D model width (`dim`), H attention heads,
+    Dh = D / H width of one head, F feed-forward width (`hidden_dim`), V vocabulary size.
+
+Weights are kept in PyTorch's `nn.Linear` layout, `w[out, in]`, so that the arrays
+memory-mapped from a checkpoint are used as they are: `x @ w.T` hands BLAS a
+transposed operand instead of copying it.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+LAYER_NORM_EPS = 1e-12  # DistilBERT's nn.LayerNorm(eps=1e-12), everywhere
+
+
+# ----------------------------------------------------------------------------- erf
+def erf(x: np.ndarray) -> np.ndarray:
+    """The error function, elementwise, in the dtype of `x`.
+
+    NumPy has no erf and SciPy is not a dependency.
+    """
+    # Placeholder, exact but slow: replaced by a vectorised approximation.
+    x = np.asarray(x)
+    return np.vectorize(math.erf, otypes=[x.dtype if x.dtype.kind == "f" else np.float64])(x)
+
+
+# --------------------------------------------------------------------- activations
+def gelu(x: np.ndarray) -> np.ndarray:
+    """Exact GELU, x·Φ(x) = 0.5·x·(1 + erf(x/√2)), as transformers' "gelu" (not the tanh form)."""
+    return 0.5 * x * (1.0 + erf(x * np.asarray(1.0 / math.sqrt(2.0), dtype=x.dtype)))
+
+
+def relu(x: np.ndarray) -> np.ndarray:
+    """max(x, 0): DistilBERT configs may choose "relu" instead of "gelu"."""
+    return np.maximum(x, 0)
+
+
+ACTIVATIONS = {"gelu": gelu, "relu": relu}
+
+
+# -------------------------------------------------------------------------- basics
+def linear(x: np.ndarray, w: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """An affine map: [..., in] @ [out, in].T + [out] -> [..., out]."""
+    return x @ w.T + b
+
+
+def layer_norm(x: np.ndarray, gamma: np.ndarray, beta: np.ndarray) -> np.ndarray:
+    """Normalise the last axis to zero mean and unit (biased) variance, then scale and shift.
+
+    x: [..., D]; gamma, beta: [D]. eps = 1e-12 as in DistilBERT.
+    """
+    mean = x.mean(axis=-1, keepdims=True)  # [..., 1]
+    centered = x - mean  # [..., D]
+    variance = np.mean(centered * centered, axis=-1, keepdims=True)  # [..., 1]
+    return centered / np.sqrt(variance + LAYER_NORM_EPS) * gamma + beta
+
+
+def softmax(x: np.ndarray, axis: int = -1) -> np.ndarray:
+    """exp(x) / sum(exp(x)) along `axis`; the max is subtracted first so exp cannot overflow."""
+    shifted = np.exp(x - x.max(axis=axis, keepdims=True))
+    return shifted / shifted.sum(axis=axis, keepdims=True)
+
+
+# ---------------------------------------------------------------------- embeddings
+def sinusoidal_positions(n_positions: int, dim: int) -> np.ndarray:
+    """The fixed position table of "Attention is all you need": [n_positions, dim] float64.
+
+    Even columns hold sin(pos / 10000^(2i/dim)), odd columns cos of the same angle,
+    as transformers' `create_sinusoidal_embeddings` (used when `sinusoidal_pos_embds`).
+    """
+    pos = np.arange(n_positions, dtype=np.float64)[:, None]  # [P, 1]
+    pair = (np.arange(dim) // 2).astype(np.float64)  # [D]: 0, 0, 1, 1, 2, 2, ...
+    angles = pos / np.power(10000.0, 2.0 * pair / dim)  # [P, D]
+    table = np.empty((n_positions, dim), dtype=np.float64)
+    table[:, 0::2] = np.sin(angles[:, 0::2])
+    table[:, 1::2] = np.cos(angles[:, 1::2])
+    return table
+
+
+def embed(
+    input_ids: np.ndarray,
+    word_embeddings: np.ndarray,
+    position_embeddings: np.ndarray,
+    gamma: np.ndarray,
+    beta: np.ndarray,
+) -> np.ndarray:
+    """Token + learned position embeddings, then LayerNorm. DistilBERT has no token types.
+
+    input_ids: [B, L] int; word_embeddings: [V, D]; position_embeddings: [P, D] with P >= L.
+    Returns [B, L, D].
+    """
+    seq_len = input_ids.shape[1]
+    x = word_embeddings[input_ids] + position_embeddings[:seq_len]  # [B, L, D]
+    return layer_norm(x, gamma, beta)
+
+
+# ----------------------------------------------------------------------- attention
+def attention_bias(attention_mask: np.ndarray, dtype: np.dtype) -> np.ndarray:
+    """Turn a [B, L] 0/1 padding mask into an additive bias [B, 1, 1, L].
+
+    Kept keys get 0, padded keys the most negative finite number of `dtype`, as
+    transformers does. A finite value (not -inf) matters: when a whole row is padding,
+    every score becomes that same number and softmax spreads the row evenly instead of
+    producing 0/0 = NaN.
+    """
+    keep = np.asarray(attention_mask).astype(bool)  # [B, L]
+    bias = np.where(keep, 0.0, np.finfo(dtype).min).astype(dtype)
+    return bias[:, None, None, :]  # [B, 1, 1, L]: broadcast over heads and queries
+
+
+def merge_heads(x: np.ndarray) -> np.ndarray:
+    """[B, H, L, Dh] -> [B, L, D]."""
+    batch, n_heads, seq_len, head_dim = x.shape
+    return x.transpose(0, 2, 1, 3).reshape(batch, seq_len, n_heads * head_dim)
+
+
+def attention(
+    q: np.ndarray, k: np.ndarray, v: np.ndarray, bias: np.ndarray | None
+) -> tuple[np.ndarray, np.ndarray]:
+    """Scaled dot-product attention over the last two axes.
+
+    q, k, v: [B, H, L, Dh]; bias: [B, 1, 1, L] additive, or None.
+    Returns (context [B, H, L, Dh], weights [B, H, L, L]).
+    """
+    scale = np.asarray(1.0 / math.sqrt(q.shape[-1]), dtype=q.dtype)
+    scores = (q @ k.swapaxes(-1, -2)) * scale  # [B, H, L, L]
+    if bias is not None:
+        scores = scores + bias
+    weights = softmax(scores, axis=-1)  # [B, H, L, L]
+    return weights @ v, weights  # [B, H, L, Dh]
+
+
+def multi_head_attention(
+    x: np.ndarray,
+    w_qkv: np.ndarray,
+    b_qkv: np.ndarray,
+    w_out: np.ndarray,
+    b_out: np.ndarray,
+    n_heads: int,
+    bias: np.ndarray | None,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Project to queries, keys and values, attend per head, merge heads and project back.
+
+    x: [B, L, D]; w_qkv: [3D, D], the q, k and v projections stacked so that one matrix
+    product makes all three; b_qkv: [3D]; w_out: [D, D]; b_out: [D].
+    Returns (output [B, L, D], attention weights [B, H, L, L]).
+    """
+    batch, seq_len, dim = x.shape
+    qkv = linear(x, w_qkv, b_qkv)  # [B, L, 3D]
+    qkv = qkv.reshape(batch, seq_len, 3, n_heads, dim // n_heads)  # [B, L, 3, H, Dh]
+    q, k, v = qkv.transpose(2, 0, 3, 1, 4)  # each [B, H, L, Dh]
+    context, weights = attention(q, k, v, bias)  # [B, H, L, Dh], [B, H, L, L]
+    return linear(merge_heads(context), w_out, b_out), weights  # [B, L, D]
+
+
+def feed_forward(
+    x: np.ndarray, w1: np.ndarray, b1: np.ndarray, w2: np.ndarray, b2: np.ndarray, activation
+) -> np.ndarray:
+    """Position-wise FFN: [B, L, D] -> [B, L, F] -> activation -> [B, L, D]."""
+    return linear(activation(linear(x, w1, b1)), w2, b2)

@@ -1,0 +1,310 @@
+"""DistilBERT's encoder and its masked-language-model head, composed from `layers.py`.
+
+    ids [B, L] ─ embed (word + position, LayerNorm) ─ 6 × transformer_block ─ hidden [B, L, D]
+    transformer_block:  x = LN(x + MHA(x));  x = LN(x + FFN(x))        (post-LayerNorm)
+    MLM head:           logits = LN(gelu(hidden @ Wt.T + bt)) @ E.T + b  (E: word embeddings)
+
+Every class loads with `.from_pretrained(directory, dtype=np.float32)`. With
+`dtype=np.float64` all arithmetic runs in float64: the oracle mode that measures
+everyone else's float32 error.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from numpy_distilbert.config import DistilBertConfig
+from numpy_distilbert.layers import (
+    ACTIVATIONS,
+    attention_bias,
+    embed,
+    feed_forward,
+    layer_norm,
+    linear,
+    multi_head_attention,
+    sinusoidal_positions,
+)
+from numpy_distilbert.weights import Checkpoint, CheckpointError, load_checkpoint
+
+# Tensors a DistilBERT checkpoint may carry besides the encoder's: the task heads', and
+# the `position_ids` buffer that older transformers versions saved.
+KNOWN_HEAD_PREFIXES = (
+    "vocab_transform.", "vocab_layer_norm.", "vocab_projector.",
+    "pre_classifier.", "classifier.", "qa_outputs.",
+)  # fmt: skip
+IGNORED_BUFFERS = ("embeddings.position_ids",)
+
+
+def as_float_dtype(dtype: Any) -> np.dtype:
+    """float32 (the default) or float64 (the oracle mode); anything else is refused."""
+    resolved = np.dtype(dtype)
+    if resolved not in (np.dtype(np.float32), np.dtype(np.float64)):
+        raise ValueError(f"dtype must be float32 or float64, got {resolved}")
+    return resolved
+
+
+# ----------------------------------------------------------------------- weights
+@dataclass(frozen=True)
+class BlockWeights:
+    """One transformer block's parameters, in nn.Linear's [out, in] layout."""
+
+    w_qkv: np.ndarray  # [3D, D]: q_lin, k_lin, v_lin stacked
+    b_qkv: np.ndarray  # [3D]
+    w_out: np.ndarray  # [D, D]  out_lin
+    b_out: np.ndarray  # [D]
+    sa_norm: tuple[np.ndarray, np.ndarray]  # ([D], [D]) LayerNorm after attention
+    w_ffn1: np.ndarray  # [F, D]
+    b_ffn1: np.ndarray  # [F]
+    w_ffn2: np.ndarray  # [D, F]
+    b_ffn2: np.ndarray  # [D]
+    out_norm: tuple[np.ndarray, np.ndarray]  # ([D], [D]) LayerNorm after the FFN
+
+
+def _take_block(ckpt: Checkpoint, config: DistilBertConfig, i: int, dtype: np.dtype) -> BlockWeights:
+    d, f = config.dim, config.hidden_dim
+    prefix = f"transformer.layer.{i}."
+
+    def take(name: str, shape: tuple[int, ...]) -> np.ndarray:
+        return ckpt.take(prefix + name, shape, dtype, why=f"layer {i}")
+
+    def norm(name: str) -> tuple[np.ndarray, np.ndarray]:
+        return take(f"{name}.weight", (d,)), take(f"{name}.bias", (d,))
+
+    attn = "attention."
+    return BlockWeights(
+        # One [3D, D] matrix makes q, k and v in a single matrix product (a copy of 3·D² floats).
+        w_qkv=np.concatenate([take(attn + f"{p}_lin.weight", (d, d)) for p in "qkv"]),
+        b_qkv=np.concatenate([take(attn + f"{p}_lin.bias", (d,)) for p in "qkv"]),
+        w_out=take(attn + "out_lin.weight", (d, d)),
+        b_out=take(attn + "out_lin.bias", (d,)),
+        sa_norm=norm("sa_layer_norm"),
+        w_ffn1=take("ffn.lin1.weight", (f, d)),
+        b_ffn1=take("ffn.lin1.bias", (f,)),
+        w_ffn2=take("ffn.lin2.weight", (d, f)),
+        b_ffn2=take("ffn.lin2.bias", (d,)),
+        out_norm=norm("output_layer_norm"),
+    )
+
+
+def transformer_block(
+    x: np.ndarray, p: BlockWeights, n_heads: int, bias: np.ndarray | None, activation
+) -> tuple[np.ndarray, np.ndarray]:
+    """x: [B, L, D] -> ([B, L, D], attention weights [B, H, L, L]).
+
+    Post-LayerNorm, as DistilBERT: the sum of input and sub-layer output is normalised.
+    """
+    attended, weights = multi_head_attention(x, p.w_qkv, p.b_qkv, p.w_out, p.b_out, n_heads, bias)
+    x = layer_norm(x + attended, *p.sa_norm)
+    fed = feed_forward(x, p.w_ffn1, p.b_ffn1, p.w_ffn2, p.b_ffn2, activation)
+    x = layer_norm(x + fed, *p.out_norm)
+    return x, weights
+
+
+# ------------------------------------------------------------------------ inputs
+def prepare_inputs(
+    input_ids: Any, attention_mask: Any, config: DistilBertConfig
+) -> tuple[np.ndarray, np.ndarray | None]:
+    """Validate and convert inputs. A 1-D sequence counts as a batch of one.
+
+    Returns (ids [B, L] int64, mask [B, L] bool or None).
+    """
+    try:
+        ids = np.asarray(input_ids)
+    except ValueError as exc:  # ragged nested lists
+        raise ValueError(
+            "input_ids must be a rectangular [batch, length] array; pad ragged sequences "
+            f"and pass attention_mask ({exc})"
+        ) from None
+    if ids.dtype == object:
+        raise ValueError("input_ids must be a rectangular [batch, length] array of integers")
+    if ids.ndim == 1:
+        ids = ids[None, :]
+    if ids.ndim != 2:
+        raise ValueError(f"input_ids must have shape [batch, length], got shape {ids.shape}")
+    if ids.size and not np.issubdtype(ids.dtype, np.integer):
+        raise TypeError(f"input_ids must be integers, got dtype {ids.dtype}")
+    if ids.shape[0] == 0 or ids.shape[1] == 0:
+        raise ValueError(f"input_ids is empty (shape {ids.shape}); a sequence needs at least one token")
+    if ids.shape[1] > config.max_position_embeddings:
+        raise ValueError(
+            f"sequence length {ids.shape[1]} exceeds max_position_embeddings "
+            f"({config.max_position_embeddings}); truncate the input"
+        )
+    bad = (ids < 0) | (ids >= config.vocab_size)
+    if bad.any():
+        row, col = np.argwhere(bad)[0]
+        raise ValueError(
+            f"token id {int(ids[row, col])} at position ({row}, {col}) is outside the "
+            f"vocabulary [0, {config.vocab_size})"
+        )
+    ids = ids.astype(np.int64, copy=False)
+
+    if attention_mask is None:
+        return ids, None
+    mask = np.asarray(attention_mask)
+    if mask.ndim == 1:
+        mask = mask[None, :]
+    if mask.shape != ids.shape:
+        raise ValueError(f"attention_mask has shape {mask.shape}, input_ids {ids.shape}")
+    if not np.isin(mask, (0, 1)).all():
+        raise ValueError("attention_mask must hold only 0 (padding) and 1 (token)")
+    return ids, mask.astype(bool)
+
+
+# ------------------------------------------------------------------------ models
+class PretrainedModel:
+    """`from_pretrained` for every model class: config + checkpoint -> cls(config, checkpoint, dtype)."""
+
+    config: DistilBertConfig
+    dtype: np.dtype
+
+    def __init__(self, config: DistilBertConfig, checkpoint: Checkpoint, dtype: Any = np.float32):
+        raise NotImplementedError
+
+    @classmethod
+    def from_pretrained(cls, path: str | Path, dtype: Any = np.float32):
+        """Load from a directory holding config.json and model.safetensors (or shards)."""
+        config = DistilBertConfig.from_pretrained(path)
+        checkpoint = load_checkpoint(path)
+        model = cls(config, checkpoint, dtype)
+        unexpected = [
+            name for name in checkpoint.unused()
+            if not name.startswith(KNOWN_HEAD_PREFIXES) and name not in IGNORED_BUFFERS
+        ]  # fmt: skip
+        if unexpected:
+            raise CheckpointError(
+                f"{path}: unexpected tensors for DistilBERT: {', '.join(unexpected[:10])}"
+                + (f" and {len(unexpected) - 10} more" if len(unexpected) > 10 else "")
+            )
+        return model
+
+
+@dataclass
+class DistilBertOutput:
+    last_hidden_state: np.ndarray  # [B, L, D]
+    hidden_states: tuple[np.ndarray, ...] | None = None  # n_layers + 1 of [B, L, D]: embeddings first
+    attentions: tuple[np.ndarray, ...] | None = None  # n_layers of [B, H, L, L]
+
+
+class DistilBertModel(PretrainedModel):
+    """The bare encoder: token ids -> contextual vectors."""
+
+    def __init__(self, config: DistilBertConfig, checkpoint: Checkpoint, dtype: Any = np.float32):
+        self.config = config
+        self.dtype = dtype = as_float_dtype(dtype)
+        d = config.dim
+        self.word_embeddings = checkpoint.take(
+            "embeddings.word_embeddings.weight", (config.vocab_size, d), dtype
+        )  # [V, D]
+        positions = "embeddings.position_embeddings.weight"
+        if config.sinusoidal_pos_embds and positions not in checkpoint:
+            # transformers saves the fixed table too; compute it when a file left it out.
+            self.position_embeddings = sinusoidal_positions(config.max_position_embeddings, d).astype(dtype)
+        else:
+            self.position_embeddings = checkpoint.take(
+                positions, (config.max_position_embeddings, d), dtype
+            )  # [P, D]
+        self.embedding_norm = (
+            checkpoint.take("embeddings.LayerNorm.weight", (d,), dtype),
+            checkpoint.take("embeddings.LayerNorm.bias", (d,), dtype),
+        )
+        self.blocks = [_take_block(checkpoint, config, i, dtype) for i in range(config.n_layers)]
+        self.activation = ACTIVATIONS[config.activation]
+
+    def __call__(
+        self,
+        input_ids: Any,
+        attention_mask: Any = None,
+        token_type_ids: Any = None,  # accepted and ignored: DistilBERT has no segment embeddings
+        output_hidden_states: bool = False,
+        output_attentions: bool = False,
+    ) -> DistilBertOutput:
+        ids, mask = prepare_inputs(input_ids, attention_mask, self.config)
+        x = embed(ids, self.word_embeddings, self.position_embeddings, *self.embedding_norm)
+        bias = None if mask is None or mask.all() else attention_bias(mask, self.dtype)
+        hidden_states, attentions = [x], []
+        for block in self.blocks:
+            x, weights = transformer_block(x, block, self.config.n_heads, bias, self.activation)
+            hidden_states.append(x)
+            attentions.append(weights)
+        return DistilBertOutput(
+            last_hidden_state=x,
+            hidden_states=tuple(hidden_states) if output_hidden_states else None,
+            attentions=tuple(attentions) if output_attentions else None,
+        )
+
+
+def _select_positions(hidden: np.ndarray, positions: Any) -> np.ndarray:
+    """hidden [B, L, D] -> [N, D] at `positions`: a (batch_idx, seq_idx) pair or a bool [B, L] mask."""
+    batch, seq_len, _ = hidden.shape
+    if isinstance(positions, np.ndarray) and positions.dtype == bool:
+        if positions.shape != (batch, seq_len):
+            raise ValueError(f"boolean positions must have shape {(batch, seq_len)}, got {positions.shape}")
+        return hidden[positions]
+    try:
+        rows, cols = (np.asarray(p, dtype=np.int64) for p in positions)
+    except (TypeError, ValueError):
+        raise ValueError(
+            "positions must be (batch_indices, seq_indices), as np.nonzero gives, or a bool [B, L] mask"
+        ) from None
+    if rows.shape != cols.shape:
+        raise ValueError(f"positions: index arrays differ in shape, {rows.shape} vs {cols.shape}")
+    if rows.size and (rows.min() < 0 or rows.max() >= batch or cols.min() < 0 or cols.max() >= seq_len):
+        raise ValueError(f"positions out of range for a batch of shape {(batch, seq_len)}")
+    return hidden[rows, cols]
+
+
+class DistilBertForMaskedLM(PretrainedModel):
+    """Encoder + MLM head: logits over the vocabulary, the output layer tied to the word embeddings."""
+
+    def __init__(self, config: DistilBertConfig, checkpoint: Checkpoint, dtype: Any = np.float32):
+        self.config = config
+        self.distilbert = DistilBertModel(config, checkpoint, dtype)
+        self.dtype = dtype = self.distilbert.dtype
+        d, v = config.dim, config.vocab_size
+        self.transform = (
+            checkpoint.take("vocab_transform.weight", (d, d), dtype, why="MLM head"),
+            checkpoint.take("vocab_transform.bias", (d,), dtype, why="MLM head"),
+        )
+        self.transform_norm = (
+            checkpoint.take("vocab_layer_norm.weight", (d,), dtype, why="MLM head"),
+            checkpoint.take("vocab_layer_norm.bias", (d,), dtype, why="MLM head"),
+        )
+        tied = config.extra.get("tie_word_embeddings", True)
+        if tied or "vocab_projector.weight" not in checkpoint:
+            # The output matrix *is* the input embedding table; hub files omit the copy.
+            self.projector = self.distilbert.word_embeddings  # [V, D]
+            if "vocab_projector.weight" in checkpoint:
+                stored = checkpoint.tensors["vocab_projector.weight"]
+                checkpoint.take("vocab_projector.weight", (v, d), stored.dtype)  # shape-checked, unused
+        else:
+            self.projector = checkpoint.take("vocab_projector.weight", (v, d), dtype, why="MLM head")
+        self.projector_bias = checkpoint.take("vocab_projector.bias", (v,), dtype, why="MLM head")
+        self.activation = self.distilbert.activation
+
+    def mlm_logits(self, hidden: np.ndarray) -> np.ndarray:
+        """The MLM head alone: hidden [..., D] -> logits [..., V]."""
+        x = layer_norm(self.activation(linear(hidden, *self.transform)), *self.transform_norm)
+        return linear(x, self.projector, self.projector_bias)
+
+    def __call__(
+        self,
+        input_ids: Any,
+        attention_mask: Any = None,
+        token_type_ids: Any = None,
+        positions: Any = None,
+    ) -> np.ndarray:
+        """Logits [B, L, V]; with `positions`, only those rows: [N, V].
+
+        The vocabulary projection (D x 119,547) costs more than the whole encoder, so
+        fill-mask asks for the mask positions only, e.g.
+        `positions=np.nonzero(ids == mask_token_id)`.
+        """
+        hidden = self.distilbert(input_ids, attention_mask).last_hidden_state  # [B, L, D]
+        if positions is not None:
+            hidden = _select_positions(hidden, positions)  # [N, D]
+        return self.mlm_logits(hidden)
