@@ -1,0 +1,161 @@
+"""What every pipeline shares: loading, option handling, batching, and Python-typed scores.
+
+A pipeline is a model head, a tokenizer and a set of default options:
+
+    pipe = SomePipeline.from_pretrained(path, dtype=np.float32, **options)
+    pipe(inputs, **call_options)      # call options override the defaults, for this call only
+
+Subclasses set `model_class` (the head to load) and `default_options` (every option the
+pipeline accepts, with its default), and implement `_run(items, **options)`, which maps a
+list of inputs to a list of results. `__call__` handles the single-input case: a single
+input (a string, or whatever `_is_single` accepts) gives a single result, a list gives
+a list, as in transformers.
+
+Outputs hold plain Python `float`/`int`/`str`, never NumPy scalars, so that they print,
+compare and serialise (json.dumps) exactly like transformers' pipeline outputs.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+from typing import Any, ClassVar
+
+import numpy as np
+
+from numpy_distilbert.model import DistilBertModel
+
+DEFAULT_BATCH_SIZE = 8
+
+
+class Pipeline:
+    """Base class: `model_class.from_pretrained` + `WordPieceTokenizer.from_pretrained` + options."""
+
+    model_class: ClassVar[type] = DistilBertModel
+    task: ClassVar[str] = ""
+    # Every option a subclass accepts (at construction or per call), with its default.
+    default_options: ClassVar[dict[str, Any]] = {}
+
+    def __init__(self, model: Any, tokenizer: Any, batch_size: int = DEFAULT_BATCH_SIZE, **options: Any):
+        self.model = model
+        self.tokenizer = tokenizer
+        self.batch_size = _check_batch_size(batch_size)
+        self.options = self._merge_options(dict(self.default_options), options)
+
+    @classmethod
+    def from_pretrained(
+        cls, path: str | Path, dtype: Any = np.float32, tokenizer: Any = None, **options: Any
+    ) -> Pipeline:
+        """Load the head (`cls.model_class`) and the tokenizer from one model directory.
+
+        `tokenizer` may be a loaded tokenizer or another directory to read it from.
+        """
+        from tokenizer import WordPieceTokenizer  # the sibling package; imported only when needed
+
+        if tokenizer is None or isinstance(tokenizer, (str, Path)):
+            tokenizer = WordPieceTokenizer.from_pretrained(path if tokenizer is None else tokenizer)
+        model = cls.model_class.from_pretrained(path, dtype=dtype)
+        return cls(model, tokenizer, **options)
+
+    # ------------------------------------------------------------------ calling
+    def __call__(self, inputs: Any, **kwargs: Any) -> Any:
+        """Run on one input (returns one result) or a list of inputs (returns a list)."""
+        batch_size = _check_batch_size(kwargs.pop("batch_size", self.batch_size))
+        options = self._merge_options(dict(self.options), kwargs)
+        single = self._is_single(inputs)
+        items = [inputs] if single else list(inputs)
+        if not single and not items:
+            return []
+        results = self._run(items, batch_size=batch_size, **options)
+        return results[0] if single else results
+
+    def _is_single(self, inputs: Any) -> bool:
+        """A str is one input; a list or tuple is a batch. Subclasses with richer inputs override."""
+        if isinstance(inputs, str):
+            return True
+        if isinstance(inputs, (list, tuple)):
+            return False
+        raise TypeError(
+            f"{type(self).__name__} takes a string or a list of strings, got {type(inputs).__name__}"
+        )
+
+    def _run(self, items: list[Any], batch_size: int, **options: Any) -> list[Any]:
+        raise NotImplementedError
+
+    def _merge_options(self, base: dict[str, Any], overrides: dict[str, Any]) -> dict[str, Any]:
+        unknown = sorted(set(overrides) - set(self.default_options))
+        if unknown:
+            raise TypeError(
+                f"{type(self).__name__} got unknown option(s) {', '.join(map(repr, unknown))}; "
+                f"it accepts: {', '.join(sorted(self.default_options)) or 'none'} and batch_size"
+            )
+        base.update(overrides)
+        return base
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}(task={self.task!r}, model={type(self.model).__name__})"
+
+
+# ------------------------------------------------------------------ helpers
+def _check_batch_size(batch_size: Any) -> int:
+    if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
+        raise ValueError(f"batch_size must be a positive integer, got {batch_size!r}")
+    return batch_size
+
+
+def length_sorted_batches(lengths: Sequence[int], batch_size: int) -> Iterator[list[int]]:
+    """Indices grouped in batches of similar length (longest first), to cut padding.
+
+    Padding never changes a row's result (masked keys get no attention), so the order
+    in which rows are batched is free; callers put results back by index.
+    """
+    order = sorted(range(len(lengths)), key=lambda i: (-lengths[i], i))
+    for start in range(0, len(order), batch_size):
+        yield order[start:start + batch_size]
+
+
+def pad_batch(sequences: Sequence[Sequence[int]], pad_id: int) -> tuple[np.ndarray, np.ndarray]:
+    """Right-pad id lists to one length. Returns (ids [B, L] int64, attention_mask [B, L] int64)."""
+    if not sequences:
+        raise ValueError("pad_batch needs at least one sequence")
+    width = max(len(s) for s in sequences)
+    ids = np.full((len(sequences), width), pad_id, dtype=np.int64)
+    mask = np.zeros((len(sequences), width), dtype=np.int64)
+    for row, seq in enumerate(sequences):
+        ids[row, :len(seq)] = seq
+        mask[row, :len(seq)] = 1
+    return ids, mask
+
+
+def softmax(logits: np.ndarray, axis: int = -1) -> np.ndarray:
+    """Numerically stable softmax, computed in float64 (scores are reported as Python floats)."""
+    x = np.asarray(logits, dtype=np.float64)
+    x = x - x.max(axis=axis, keepdims=True)
+    e = np.exp(x)
+    return e / e.sum(axis=axis, keepdims=True)
+
+
+def sigmoid(logits: np.ndarray) -> np.ndarray:
+    x = np.asarray(logits, dtype=np.float64)
+    return 1.0 / (1.0 + np.exp(-x))
+
+
+def to_python(value: Any) -> Any:
+    """NumPy scalars and arrays (nested in lists/dicts/tuples) -> plain float/int/bool/list."""
+    if isinstance(value, np.ndarray):
+        return value.tolist()
+    if isinstance(value, np.generic):
+        return value.item()
+    if isinstance(value, dict):
+        return {k: to_python(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [to_python(v) for v in value]
+    return value
+
+
+def check_texts(items: list[Any], what: str = "input") -> list[str]:
+    """Every item must be a str; say which one is not."""
+    for i, item in enumerate(items):
+        if not isinstance(item, str):
+            raise TypeError(f"{what} {i} must be a string, got {type(item).__name__}")
+    return items
