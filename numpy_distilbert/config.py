@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 ACTIVATIONS = ("gelu", "relu")
+LABEL_MAPS = ("id2label", "label2id")
 PROBLEM_TYPES = ("regression", "single_label_classification", "multi_label_classification")
 
 
@@ -80,6 +81,8 @@ class DistilBertConfig:
             )
         known = {name for name in cls.__dataclass_fields__ if name != "extra"}
         kwargs = {key: value for key, value in data.items() if key in known}
+        # transformers writes `"label2id": null` when only id2label was given: null means absent.
+        kwargs = {key: value for key, value in kwargs.items() if value is not None or key not in LABEL_MAPS}
         extra = {key: value for key, value in data.items() if key not in known}
         if "architectures" in kwargs:
             kwargs["architectures"] = tuple(kwargs["architectures"] or ())
