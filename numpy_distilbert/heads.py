@@ -1,0 +1,250 @@
+"""Task heads on the DistilBERT encoder, and `AutoModel`-style loading from `architectures`.
+
+    sequence classification:  h[:, 0] ─ pre_classifier ─ ReLU ─ classifier        -> logits [B, C]
+    token classification:     h ─ classifier                                       -> logits [B, L, C]
+    question answering:       h ─ qa_outputs ─ split                               -> start, end [B, L]
+    multiple choice:          ids [B, K, L] -> [B·K, L] ─ as sequence classification
+                              with one output ─ reshape                            -> logits [B, K]
+
+(h is the encoder's last hidden state [B, L, D]; dropout is the identity at inference.)
+
+Labels: a classifier's outputs are named by `config.id2label`. A config without one gets
+transformers' default names `LABEL_0 … LABEL_{n-1}`, with n read from `num_labels` in
+config.json, else from the classifier's shape. A config whose id2label disagrees with the
+classifier's shape is refused.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from numpy_distilbert.config import DistilBertConfig
+from numpy_distilbert.layers import linear
+from numpy_distilbert.model import DistilBertForMaskedLM, DistilBertModel, PretrainedModel
+from numpy_distilbert.weights import Checkpoint, CheckpointError
+
+
+@dataclass
+class SequenceClassifierOutput:
+    logits: np.ndarray  # [B, C]
+
+
+@dataclass
+class TokenClassifierOutput:
+    logits: np.ndarray  # [B, L, C]
+
+
+@dataclass
+class QuestionAnsweringOutput:
+    start_logits: np.ndarray  # [B, L]
+    end_logits: np.ndarray  # [B, L]
+
+
+@dataclass
+class MultipleChoiceOutput:
+    logits: np.ndarray  # [B, K]
+
+
+def _labelled_config(config: DistilBertConfig, checkpoint: Checkpoint) -> DistilBertConfig:
+    """`config` with id2label/label2id filled in and checked against `classifier.weight`'s rows."""
+    stored = checkpoint.tensors.get("classifier.weight")
+    if stored is None:
+        raise CheckpointError(f"{checkpoint.directory}: missing tensor 'classifier.weight' (classifier)")
+    rows = stored.shape[0]
+    id2label = dict(config.id2label)
+    if id2label:
+        if sorted(id2label) != list(range(len(id2label))):
+            raise CheckpointError(
+                f"{checkpoint.directory}/config.json: id2label keys must be 0..{len(id2label) - 1}, "
+                f"got {sorted(id2label)}"
+            )
+        if len(id2label) != rows:
+            raise CheckpointError(
+                f"{checkpoint.directory}: config.json's id2label names {len(id2label)} labels, but the "
+                f"classifier has {rows} outputs (classifier.weight shape {list(stored.shape)})"
+            )
+    else:
+        declared = config.extra.get("num_labels")
+        if declared is not None and declared != rows:
+            raise CheckpointError(
+                f"{checkpoint.directory}: config.json says num_labels={declared}, but the classifier "
+                f"has {rows} outputs (classifier.weight shape {list(stored.shape)})"
+            )
+        id2label = {i: f"LABEL_{i}" for i in range(rows)}
+    label2id = dict(config.label2id) or {label: i for i, label in id2label.items()}
+    return dataclasses.replace(config, id2label=id2label, label2id=label2id)
+
+
+def _pool_and_classify(
+    hidden: np.ndarray, pre: tuple[np.ndarray, np.ndarray], cls: tuple[np.ndarray, np.ndarray]
+) -> np.ndarray:
+    """hidden [N, L, D] -> logits [N, C]: the [CLS] vector through Linear-ReLU-Linear."""
+    pooled = np.maximum(linear(hidden[:, 0], *pre), 0)  # [N, D]
+    return linear(pooled, *cls)  # [N, C]
+
+
+class DistilBertForSequenceClassification(PretrainedModel):
+    """One label distribution per sequence, read from the [CLS] position."""
+
+    def __init__(self, config: DistilBertConfig, checkpoint: Checkpoint, dtype: Any = np.float32):
+        self.config = config = _labelled_config(config, checkpoint)
+        self.distilbert = DistilBertModel(config, checkpoint, dtype)
+        self.dtype = dtype = self.distilbert.dtype
+        d, c = config.dim, config.num_labels
+        why = "sequence classification head"
+        self.pre_classifier = (
+            checkpoint.take("pre_classifier.weight", (d, d), dtype, why=why),
+            checkpoint.take("pre_classifier.bias", (d,), dtype, why=why),
+        )
+        self.classifier = (
+            checkpoint.take("classifier.weight", (c, d), dtype, why=why),
+            checkpoint.take("classifier.bias", (c,), dtype, why=why),
+        )
+
+    def __call__(
+        self, input_ids: Any, attention_mask: Any = None, token_type_ids: Any = None
+    ) -> SequenceClassifierOutput:
+        hidden = self.distilbert(input_ids, attention_mask).last_hidden_state  # [B, L, D]
+        logits = _pool_and_classify(hidden, self.pre_classifier, self.classifier)  # [B, C]
+        return SequenceClassifierOutput(logits=logits)
+
+
+class DistilBertForTokenClassification(PretrainedModel):
+    """One label distribution per token."""
+
+    def __init__(self, config: DistilBertConfig, checkpoint: Checkpoint, dtype: Any = np.float32):
+        self.config = config = _labelled_config(config, checkpoint)
+        self.distilbert = DistilBertModel(config, checkpoint, dtype)
+        self.dtype = dtype = self.distilbert.dtype
+        d, c = config.dim, config.num_labels
+        why = "token classification head"
+        self.classifier = (
+            checkpoint.take("classifier.weight", (c, d), dtype, why=why),
+            checkpoint.take("classifier.bias", (c,), dtype, why=why),
+        )
+
+    def __call__(
+        self, input_ids: Any, attention_mask: Any = None, token_type_ids: Any = None
+    ) -> TokenClassifierOutput:
+        hidden = self.distilbert(input_ids, attention_mask).last_hidden_state  # [B, L, D]
+        return TokenClassifierOutput(logits=linear(hidden, *self.classifier))  # [B, L, C]
+
+
+class DistilBertForQuestionAnswering(PretrainedModel):
+    """Extractive QA: a start and an end score for every token."""
+
+    def __init__(self, config: DistilBertConfig, checkpoint: Checkpoint, dtype: Any = np.float32):
+        self.config = config
+        self.distilbert = DistilBertModel(config, checkpoint, dtype)
+        self.dtype = dtype = self.distilbert.dtype
+        why = "question answering head"
+        self.qa_outputs = (
+            checkpoint.take("qa_outputs.weight", (2, config.dim), dtype, why=why),
+            checkpoint.take("qa_outputs.bias", (2,), dtype, why=why),
+        )
+
+    def __call__(
+        self, input_ids: Any, attention_mask: Any = None, token_type_ids: Any = None
+    ) -> QuestionAnsweringOutput:
+        hidden = self.distilbert(input_ids, attention_mask).last_hidden_state  # [B, L, D]
+        logits = linear(hidden, *self.qa_outputs)  # [B, L, 2]
+        return QuestionAnsweringOutput(start_logits=logits[..., 0], end_logits=logits[..., 1])
+
+
+class DistilBertForMultipleChoice(PretrainedModel):
+    """K candidate sequences per example, one score each: input_ids [B, K, L] -> logits [B, K]."""
+
+    def __init__(self, config: DistilBertConfig, checkpoint: Checkpoint, dtype: Any = np.float32):
+        self.config = config
+        self.distilbert = DistilBertModel(config, checkpoint, dtype)
+        self.dtype = dtype = self.distilbert.dtype
+        d = config.dim
+        why = "multiple choice head"
+        self.pre_classifier = (
+            checkpoint.take("pre_classifier.weight", (d, d), dtype, why=why),
+            checkpoint.take("pre_classifier.bias", (d,), dtype, why=why),
+        )
+        self.classifier = (
+            checkpoint.take("classifier.weight", (1, d), dtype, why=why),
+            checkpoint.take("classifier.bias", (1,), dtype, why=why),
+        )
+
+    def __call__(
+        self, input_ids: Any, attention_mask: Any = None, token_type_ids: Any = None
+    ) -> MultipleChoiceOutput:
+        ids = np.asarray(input_ids)
+        if ids.ndim != 3:
+            raise ValueError(f"input_ids must have shape [batch, num_choices, length], got shape {ids.shape}")
+        batch, choices, length = ids.shape
+        mask = None
+        if attention_mask is not None:
+            mask = np.asarray(attention_mask)
+            if mask.shape != ids.shape:
+                raise ValueError(f"attention_mask has shape {mask.shape}, input_ids {ids.shape}")
+            mask = mask.reshape(batch * choices, length)
+        hidden = self.distilbert(ids.reshape(batch * choices, length), mask).last_hidden_state
+        logits = _pool_and_classify(hidden, self.pre_classifier, self.classifier)  # [B·K, 1]
+        return MultipleChoiceOutput(logits=logits.reshape(batch, choices))
+
+
+# ------------------------------------------------------------------ AutoModel
+MODEL_CLASSES: dict[str, type[PretrainedModel]] = {
+    cls.__name__: cls
+    for cls in (
+        DistilBertModel,
+        DistilBertForMaskedLM,
+        DistilBertForSequenceClassification,
+        DistilBertForTokenClassification,
+        DistilBertForQuestionAnswering,
+        DistilBertForMultipleChoice,
+    )
+}
+
+
+def model_class_for(config: DistilBertConfig) -> type[PretrainedModel]:
+    """The class named by `config.architectures`; the bare encoder when the list is empty."""
+    if not config.architectures:
+        return DistilBertModel
+    for name in config.architectures:
+        if name in MODEL_CLASSES:
+            return MODEL_CLASSES[name]
+    raise ValueError(
+        f"config.json's architectures {list(config.architectures)} name no model this package "
+        f"implements; supported: {', '.join(MODEL_CLASSES)}"
+    )
+
+
+def load_model(path: str | Path, dtype: Any = np.float32) -> PretrainedModel:
+    """Load whichever DistilBERT class `path/config.json`'s `architectures` names."""
+    return model_class_for(DistilBertConfig.from_pretrained(path)).from_pretrained(path, dtype=dtype)
+
+
+class AutoModel:
+    """`AutoModel.from_pretrained(path)`: the class is chosen by config.json's `architectures`."""
+
+    def __init__(self) -> None:
+        raise TypeError("AutoModel is not instantiated; use AutoModel.from_pretrained(path)")
+
+    @staticmethod
+    def from_pretrained(path: str | Path, dtype: Any = np.float32) -> PretrainedModel:
+        return load_model(path, dtype=dtype)
+
+
+__all__ = [
+    "AutoModel",
+    "DistilBertForMultipleChoice",
+    "DistilBertForQuestionAnswering",
+    "DistilBertForSequenceClassification",
+    "DistilBertForTokenClassification",
+    "MultipleChoiceOutput",
+    "QuestionAnsweringOutput",
+    "SequenceClassifierOutput",
+    "TokenClassifierOutput",
+    "load_model",
+    "model_class_for",
+]
