@@ -122,13 +122,13 @@ def cached_snapshot(model_id: str, revision: str | None = None, cache_dir: Path 
     return None
 
 
-def _how_to_get(model_id: str, revision: str | None) -> str:
+def _how_to_get(model_id: str, revision: str | None, offer_extra: bool = True) -> str:
     rev = f" --revision {revision}" if revision and revision != DEFAULT_REVISION else ""
+    extra = "`pip install 'numpy-distilbert[hub]'` and run again online (it downloads into the cache), or "
     return (
-        f"To get the files: `pip install 'numpy-distilbert[hub]'` and run again (it downloads into "
-        f"the cache), or `huggingface-cli download {model_id}{rev}`, or download config.json, "
-        f"model.safetensors, vocab.txt and tokenizer_config.json from "
-        f"https://huggingface.co/{model_id} into a directory and pass its path."
+        f"To get the files: {extra if offer_extra else ''}`huggingface-cli download {model_id}{rev}` "
+        f"(with network access), or download config.json, model.safetensors, vocab.txt and "
+        f"tokenizer_config.json from https://huggingface.co/{model_id} into a directory and pass its path."
     )
 
 
@@ -147,7 +147,7 @@ def _download(model_id: str, revision: str | None) -> Path | None:
     except Exception as exc:  # network, auth, missing repo: all mean "not found here"
         raise ModelNotFoundError(
             f"could not download {model_id!r} with huggingface_hub ({type(exc).__name__}: {exc}). "
-            + _how_to_get(model_id, revision)
+            + _how_to_get(model_id, revision, offer_extra=False)
         ) from exc
     return Path(path)
 
