@@ -17,7 +17,7 @@ compare and serialise (json.dumps) exactly like transformers' pipeline outputs.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -79,6 +79,13 @@ class Pipeline:
             f"{type(self).__name__} takes a string or a list of strings, got {type(inputs).__name__}"
         )
 
+    @property
+    def max_length(self) -> int:
+        """The longest input the model takes: the tokenizer's limit, capped by the position table."""
+        limit = self.model.config.max_position_embeddings
+        declared = getattr(self.tokenizer, "model_max_length", None)
+        return min(limit, declared) if isinstance(declared, int) and declared > 0 else limit
+
     def _run(self, items: list[Any], batch_size: int, **options: Any) -> list[Any]:
         raise NotImplementedError
 
@@ -112,6 +119,25 @@ def length_sorted_batches(lengths: Sequence[int], batch_size: int) -> Iterator[l
     order = sorted(range(len(lengths)), key=lambda i: (-lengths[i], i))
     for start in range(0, len(order), batch_size):
         yield order[start:start + batch_size]
+
+
+def run_batched(
+    sequences: Sequence[Sequence[int]],
+    batch_size: int,
+    pad_id: int,
+    forward: Callable[[np.ndarray, np.ndarray], Sequence[Any]],
+) -> list[Any]:
+    """Run `forward(ids [B, L], attention_mask [B, L])` over length-sorted, padded batches.
+
+    `forward` returns one result per row of its batch; they come back in input order.
+    """
+    results: list[Any] = [None] * len(sequences)
+    for rows in length_sorted_batches([len(s) for s in sequences], batch_size):
+        ids, mask = pad_batch([sequences[i] for i in rows], pad_id)
+        outputs = forward(ids, mask)
+        for i, out in zip(rows, outputs, strict=True):
+            results[i] = out
+    return results
 
 
 def pad_batch(sequences: Sequence[Sequence[int]], pad_id: int) -> tuple[np.ndarray, np.ndarray]:

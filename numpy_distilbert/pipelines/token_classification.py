@@ -1,0 +1,223 @@
+"""token-classification (alias ner), as transformers' TokenClassificationPipeline.
+
+Per input, a list of entities. With `aggregation_strategy="none"` there is one per token:
+
+    {"entity": "B-PER", "score": 0.99, "index": 1, "word": "Jean", "start": 0, "end": 4}
+
+and with the other strategies one per group of adjacent tokens (or words) of the same type:
+
+    {"entity_group": "PER", "score": 0.98, "word": "Jean-Pierre", "start": 0, "end": 11}
+
+Strategies (as transformers):
+* none:    every token, its best label;
+* simple:  tokens' best labels, then adjacent tokens grouped (B-X starts a group, I-X continues one);
+* first:   a word takes the label of its first token; then grouped;
+* average: a word takes the label of its tokens' mean scores; then grouped;
+* max:     a word takes the label of its most confident token; then grouped.
+A word is a token plus the `##` continuation tokens after it. Entities whose label (or
+group) is in `ignore_labels` (default ["O"]) are dropped. Special tokens never appear.
+
+`word`, `start` and `end` come from the tokenizer's character offsets into the original
+text: `word == text[start:end]`, with the text's own spacing, case and accents. (transformers
+re-decodes tokens instead: "##ing" for a sub-token, "Jean - Pierre" for a group.)
+
+Long inputs are truncated to the model's length; with `stride=n` they are instead cut into
+overlapping windows (n tokens of overlap) and overlapping entities are merged, keeping the
+longer (then the more confident) one.
+"""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar
+
+import numpy as np
+
+from numpy_distilbert.heads import DistilBertForTokenClassification
+from numpy_distilbert.pipelines.base import Pipeline, check_texts, run_batched, softmax
+
+STRATEGIES = ("none", "simple", "first", "average", "max")
+
+
+def _tag(label: str) -> tuple[str, str]:
+    """"B-PER" -> ("B", "PER"); "I-PER" -> ("I", "PER"); anything else continues: ("I", label)."""
+    if label.startswith("B-"):
+        return "B", label[2:]
+    if label.startswith("I-"):
+        return "I", label[2:]
+    return "I", label
+
+
+class TokenClassificationPipeline(Pipeline):
+    model_class = DistilBertForTokenClassification
+    task = "token-classification"
+    default_options: ClassVar[dict[str, Any]] = {
+        "aggregation_strategy": "none",
+        "ignore_labels": None,
+        "stride": None,
+    }
+
+    # ----------------------------------------------------------------- running
+    def _run(
+        self, items: list[Any], batch_size: int, aggregation_strategy: Any, ignore_labels: Any, stride: Any
+    ) -> list[Any]:
+        strategy = str(aggregation_strategy).lower() if aggregation_strategy is not None else "none"
+        if strategy not in STRATEGIES:
+            raise ValueError(
+                f"unknown aggregation_strategy {aggregation_strategy!r}; "
+                f"choose one of {', '.join(STRATEGIES)}"
+            )
+        ignore = ["O"] if ignore_labels is None else list(ignore_labels)
+        if stride is not None:
+            if isinstance(stride, bool) or not isinstance(stride, int) or stride < 0:
+                raise ValueError(f"stride must be a non-negative integer, got {stride!r}")
+            if stride >= self.max_length:
+                raise ValueError(f"stride ({stride}) must be less than the model's maximum length "
+                                 f"({self.max_length}), or even lower: special tokens count too")  # fmt: skip
+            if strategy == "none":
+                raise ValueError(
+                    'stride windows overlap, and only aggregated entities can be merged; choose an '
+                    'aggregation_strategy other than "none"'
+                )
+        texts = check_texts(items)
+        chunks, owners = [], []  # every window of every text, and which text it belongs to
+        for i, text in enumerate(texts):
+            for chunk in self._encode(text, stride):
+                chunks.append(chunk)
+                owners.append(i)
+
+        def forward(ids: np.ndarray, mask: np.ndarray) -> list[np.ndarray]:
+            logits = self.model(ids, mask).logits  # [B, L, C]
+            return [softmax(logits[b, : mask[b].sum()]) for b in range(len(ids))]  # [L_b, C] each
+
+        pad_id = self.tokenizer.pad_token_id
+        scores = run_batched([c["input_ids"] for c in chunks], batch_size, pad_id, forward)
+        results: list[list[dict[str, Any]]] = [[] for _ in texts]
+        counts = [0] * len(texts)
+        for chunk, owner, chunk_scores in zip(chunks, owners, scores, strict=True):
+            counts[owner] += 1
+            pre = self._pre_entities(texts[owner], chunk, chunk_scores)
+            entities = self._aggregate(texts[owner], pre, strategy)
+            results[owner].extend(
+                e for e in entities if e.get("entity", e.get("entity_group")) not in ignore
+            )
+        return [_merge_overlapping(r) if n > 1 else r for r, n in zip(results, counts, strict=True)]
+
+    def _encode(self, text: str, stride: int | None) -> list[dict[str, list]]:
+        """One dict (input_ids, offset_mapping, special_tokens_mask) per window of `text`."""
+        extra = {"stride": stride, "return_overflowing_tokens": True} if stride is not None else {}
+        enc = self.tokenizer(
+            text,
+            truncation=True,
+            max_length=self.max_length,
+            return_offsets_mapping=True,
+            return_special_tokens_mask=True,
+            **extra,
+        )
+        keys = ("input_ids", "offset_mapping", "special_tokens_mask")
+        if enc["input_ids"] and isinstance(enc["input_ids"][0], list):  # windows: a list per window
+            return [{k: enc[k][w] for k in keys} for w in range(len(enc["input_ids"]))]
+        return [{k: enc[k] for k in keys}]
+
+    # -------------------------------------------------------------- aggregation
+    def _pre_entities(self, text: str, chunk: dict[str, list], scores: np.ndarray) -> list[dict[str, Any]]:
+        """One record per real (non-special) token: its scores, offsets and whether it continues a word."""
+        tok = self.tokenizer
+        tokens = tok.convert_ids_to_tokens(list(chunk["input_ids"]))
+        out = []
+        for idx, (token_id, token) in enumerate(zip(chunk["input_ids"], tokens, strict=True)):
+            if chunk["special_tokens_mask"][idx]:
+                continue
+            start, end = (int(x) for x in chunk["offset_mapping"][idx])
+            out.append({
+                "scores": scores[idx],
+                "index": idx,
+                "start": start,
+                "end": end,
+                "word": text[start:end],
+                "is_subword": token.startswith("##") and token_id != tok.unk_token_id,
+            })  # fmt: skip
+        return out
+
+    def _aggregate(self, text: str, pre: list[dict[str, Any]], strategy: str) -> list[dict[str, Any]]:
+        id2label = self.model.config.id2label
+        if strategy in ("none", "simple"):
+            entities = []
+            for p in pre:
+                best = int(np.argmax(p["scores"]))
+                entities.append({
+                    "entity": id2label[best],
+                    "score": float(p["scores"][best]),
+                    "index": p["index"],
+                    "word": p["word"],
+                    "start": p["start"],
+                    "end": p["end"],
+                })  # fmt: skip
+            if strategy == "none":
+                return entities
+        else:
+            entities = [self._aggregate_word(word, strategy) for word in _words(pre)]
+        return _group(text, entities)
+
+    def _aggregate_word(self, pieces: list[dict[str, Any]], strategy: str) -> dict[str, Any]:
+        """A word's tokens -> one entity, its label chosen by `strategy`."""
+        if strategy == "first":
+            scores = pieces[0]["scores"]
+        elif strategy == "max":
+            scores = max(pieces, key=lambda p: p["scores"].max())["scores"]
+        else:  # average
+            scores = np.nanmean(np.stack([p["scores"] for p in pieces]), axis=0)
+        best = int(np.argmax(scores))
+        return {"entity": self.model.config.id2label[best], "score": float(scores[best]),
+                "start": pieces[0]["start"], "end": pieces[-1]["end"]}  # fmt: skip
+
+
+def _words(pre: list[dict[str, Any]]) -> list[list[dict[str, Any]]]:
+    """Tokens grouped into words: a word is a token and the continuation tokens after it."""
+    words: list[list[dict[str, Any]]] = []
+    for p in pre:
+        if words and p["is_subword"]:
+            words[-1].append(p)
+        else:
+            words.append([p])
+    return words
+
+
+def _group(text: str, entities: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Adjacent entities of one type become one group; a B- tag always starts a new group."""
+    groups: list[list[dict[str, Any]]] = []
+    for entity in entities:
+        bi, tag = _tag(entity["entity"])
+        if groups and bi != "B" and _tag(groups[-1][-1]["entity"])[1] == tag:
+            groups[-1].append(entity)
+        else:
+            groups.append([entity])
+    return [
+        {
+            # The group's name: the first label without its "B-"/"I-" (any "X-") prefix.
+            "entity_group": group[0]["entity"].split("-", 1)[-1],
+            "score": float(np.nanmean([e["score"] for e in group])),
+            "word": text[group[0]["start"]:group[-1]["end"]],
+            "start": group[0]["start"],
+            "end": group[-1]["end"],
+        }
+        for group in groups
+    ]
+
+
+def _merge_overlapping(entities: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Entities found in overlapping windows: of those that overlap, keep the longer, then the surer."""
+    if not entities:
+        return entities
+    ordered = sorted(entities, key=lambda e: e["start"])
+    merged, previous = [], ordered[0]
+    for entity in ordered:
+        if previous["start"] <= entity["start"] < previous["end"]:
+            length, previous_length = entity["end"] - entity["start"], previous["end"] - previous["start"]
+            surer = entity["score"] > previous["score"]
+            if length > previous_length or (length == previous_length and surer):
+                previous = entity
+        else:
+            merged.append(previous)
+            previous = entity
+    merged.append(previous)
+    return merged
