@@ -49,6 +49,12 @@ def record(name: str, ours: np.ndarray, theirs: np.ndarray) -> float:
     return diff
 
 
+def record_all(name: str, ours, theirs) -> list[float]:
+    """`record` for each pair of two equally long sequences of arrays, named name[i]."""
+    assert len(ours) == len(theirs), f"{name}: {len(ours)} arrays vs {len(theirs)}"
+    return [record(f"{name}[{i}]", a, b) for i, (a, b) in enumerate(zip(ours, theirs, strict=True))]
+
+
 @pytest.fixture(scope="module", autouse=True)
 def summary():
     yield
@@ -70,9 +76,12 @@ def real(tmp_path_factory, shared_model_path, torch_module, transformers_module)
     assert sizes == REAL_SIZE, "the shared config.json no longer has the real sizes"
     directory = tmp_path_factory.mktemp("real_size")
     torch_model = build_checkpoint(
-        directory, seed=2024, activation=raw["activation"],
-        sinusoidal_pos_embds=raw["sinusoidal_pos_embds"], **sizes,
-    )  # fmt: skip
+        directory,
+        seed=2024,
+        activation=raw["activation"],
+        sinusoidal_pos_embds=raw["sinusoidal_pos_embds"],
+        **sizes,
+    )
     ours = DistilBertForMaskedLM.from_pretrained(directory)
     return SimpleNamespace(directory=directory, torch=torch_model, ours=ours, config=sizes)
 
@@ -113,8 +122,9 @@ def run_reference(torch, model, ids, mask, attn_implementation: str, **kwargs):
 def padded(real, torch_module):
     """The ragged padded batch, run through transformers (eager and sdpa) and through ours."""
     ids, mask = make_batch(LENGTHS, PADDED_LENGTH, real.config["vocab_size"], seed=7)
-    eager = run_reference(torch_module, real.torch, ids, mask, "eager",
-                          output_hidden_states=True, output_attentions=True)  # fmt: skip
+    eager = run_reference(
+        torch_module, real.torch, ids, mask, "eager", output_hidden_states=True, output_attentions=True
+    )
     sdpa = run_reference(torch_module, real.torch, ids, mask, "sdpa")
     encoded = real.ours.distilbert(ids, mask, output_hidden_states=True, output_attentions=True)
     logits = real.ours(ids, mask)
@@ -125,17 +135,16 @@ def padded(real, torch_module):
 def test_hidden_states_match_eager(real, padded):
     hidden = padded.encoded.hidden_states
     assert len(hidden) == len(padded.eager.hidden_states) == real.config["n_layers"] + 1
-    diffs = [record(f"fp32 hidden_states[{i}]", ours, theirs)
-             for i, (ours, theirs) in enumerate(zip(hidden, padded.eager.hidden_states, strict=True))]  # fmt: skip
-    diffs.append(record("fp32 last_hidden_state", padded.encoded.last_hidden_state, padded.eager.hidden_states[-1]))
+    diffs = record_all("fp32 hidden_states", hidden, padded.eager.hidden_states)
+    last = padded.eager.hidden_states[-1]
+    diffs.append(record("fp32 last_hidden_state", padded.encoded.last_hidden_state, last))
     assert max(diffs) <= HIDDEN_TOL, diffs
 
 
 def test_attentions_match_eager(real, padded):
     attentions = padded.encoded.attentions
     assert len(attentions) == len(padded.eager.attentions) == real.config["n_layers"]
-    diffs = [record(f"fp32 attentions[{i}]", ours, theirs)
-             for i, (ours, theirs) in enumerate(zip(attentions, padded.eager.attentions, strict=True))]  # fmt: skip
+    diffs = record_all("fp32 attentions", attentions, padded.eager.attentions)
     assert max(diffs) <= ATTENTION_TOL, diffs
     # Padded keys get no weight in rows that hold tokens; a fully padded row is spread evenly.
     for row, n in enumerate(LENGTHS):
@@ -166,7 +175,8 @@ def test_fully_padded_row_follows_eager_not_sdpa(padded):
     row = LENGTHS.index(0)
     assert np.isfinite(padded.logits[row]).all()
     assert np.isfinite(padded.encoded.last_hidden_state[row]).all()
-    assert record("fp32 logits, fully padded row vs eager", padded.logits[row], padded.eager.logits[row]) <= LOGITS_TOL
+    eager_gap = record("fp32 logits, fully padded row vs eager", padded.logits[row], padded.eager.logits[row])
+    assert eager_gap <= LOGITS_TOL
     sdpa_gap = record("fp32 logits, fully padded row vs sdpa", padded.logits[row], padded.sdpa.logits[row])
     print(f"(sdpa differs on the fully padded row by {sdpa_gap:.2e}: expected, see test_model_hypothesis)")
 
@@ -184,14 +194,14 @@ def test_positions_path_equals_full_path(real, padded):
 def test_length_512(real, torch_module):
     """One full-length sequence, no mask: every hidden state, attention and the logits."""
     (ids,), _ = make_batch((512,), 512, real.config["vocab_size"], seed=11)
-    eager = run_reference(torch_module, real.torch, ids[None], None, "eager",
-                          output_hidden_states=True, output_attentions=True)  # fmt: skip
+    eager = run_reference(
+        torch_module, real.torch, ids[None], None, "eager", output_hidden_states=True, output_attentions=True
+    )
     sdpa = run_reference(torch_module, real.torch, ids[None], None, "sdpa")
-    encoded = real.ours.distilbert(ids, output_hidden_states=True, output_attentions=True)  # 1-D: batch of one
-    hidden = [record(f"fp32 L=512 hidden_states[{i}]", ours, theirs)
-              for i, (ours, theirs) in enumerate(zip(encoded.hidden_states, eager.hidden_states, strict=True))]  # fmt: skip
-    attention = [record(f"fp32 L=512 attentions[{i}]", ours, theirs)
-                 for i, (ours, theirs) in enumerate(zip(encoded.attentions, eager.attentions, strict=True))]  # fmt: skip
+    # A 1-D input is a batch of one.
+    encoded = real.ours.distilbert(ids, output_hidden_states=True, output_attentions=True)
+    hidden = record_all("fp32 L=512 hidden_states", encoded.hidden_states, eager.hidden_states)
+    attention = record_all("fp32 L=512 attentions", encoded.attentions, eager.attentions)
     logits = real.ours.mlm_logits(encoded.last_hidden_state)
     assert max(hidden) <= HIDDEN_TOL, hidden
     assert max(attention) <= ATTENTION_TOL, attention
@@ -214,14 +224,15 @@ def test_float64_matches_torch_float64(real, torch_module):
     logits = ours(ids, mask)
     assert logits.dtype == np.float64 and theirs.logits.dtype == np.float64
     assert all(h.dtype == np.float64 for h in encoded.hidden_states)
-    hidden = [record(f"fp64 hidden_states[{i}]", a, b)
-              for i, (a, b) in enumerate(zip(encoded.hidden_states, theirs.hidden_states, strict=True))]  # fmt: skip
+    hidden = record_all("fp64 hidden_states", encoded.hidden_states, theirs.hidden_states)
     assert max(hidden) <= FLOAT64_TOL, hidden
     assert record("fp64 logits", logits, theirs.logits) <= FLOAT64_TOL
 
     # What the oracle is for: everyone's float32 error, measured against float64.
     fp32_ours = real.ours(ids, mask)
     fp32_theirs = run_reference(torch, real.torch, ids, mask, "sdpa").logits
-    print(f"fp32 error vs fp64 oracle: ours {np.abs(fp32_ours - logits).max():.2e}, "
-          f"transformers {np.abs(fp32_theirs - logits).max():.2e}")  # fmt: skip
+    print(
+        f"fp32 error vs fp64 oracle: ours {np.abs(fp32_ours - logits).max():.2e}, "
+        f"transformers {np.abs(fp32_theirs - logits).max():.2e}"
+    )
     assert np.abs(fp32_ours - logits).max() <= LOGITS_TOL
