@@ -48,8 +48,14 @@ ACTIVATIONS = {"gelu": gelu, "relu": relu}
 
 # -------------------------------------------------------------------------- basics
 def linear(x: np.ndarray, w: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """An affine map: [..., in] @ [out, in].T + [out] -> [..., out]."""
-    return x @ w.T + b
+    """An affine map: [..., in] @ [out, in].T + [out] -> [..., out].
+
+    The leading axes are flattened first, so BLAS makes one tall matrix product
+    [B·L, in] @ [in, out] instead of B short ones; the bias is added in place.
+    """
+    y = x.reshape(-1, x.shape[-1]) @ w.T  # [B·L, out]
+    y += b
+    return y.reshape(*x.shape[:-1], w.shape[0])
 
 
 def layer_norm(x: np.ndarray, gamma: np.ndarray, beta: np.ndarray) -> np.ndarray:
@@ -57,16 +63,24 @@ def layer_norm(x: np.ndarray, gamma: np.ndarray, beta: np.ndarray) -> np.ndarray
 
     x: [..., D]; gamma, beta: [D]. eps = 1e-12 as in DistilBERT.
     """
-    mean = x.mean(axis=-1, keepdims=True)  # [..., 1]
-    centered = x - mean  # [..., D]
-    variance = np.mean(centered * centered, axis=-1, keepdims=True)  # [..., 1]
-    return centered / np.sqrt(variance + LAYER_NORM_EPS) * gamma + beta
+    y = x - x.mean(axis=-1, keepdims=True)  # [..., D] centred; a fresh array, updated in place below
+    variance = np.mean(np.square(y), axis=-1, keepdims=True)  # [..., 1]
+    y *= 1.0 / np.sqrt(variance + LAYER_NORM_EPS)
+    y *= gamma
+    y += beta
+    return y
 
 
-def softmax(x: np.ndarray, axis: int = -1) -> np.ndarray:
-    """exp(x) / sum(exp(x)) along `axis`; the max is subtracted first so exp cannot overflow."""
-    shifted = np.exp(x - x.max(axis=axis, keepdims=True))
-    return shifted / shifted.sum(axis=axis, keepdims=True)
+def softmax(x: np.ndarray, axis: int = -1, out: np.ndarray | None = None) -> np.ndarray:
+    """exp(x) / sum(exp(x)) along `axis`; the max is subtracted first so exp cannot overflow.
+
+    With `out=x` the work happens in x's own memory (attention scores are large and
+    used once); by default x is left untouched.
+    """
+    out = np.subtract(x, x.max(axis=axis, keepdims=True), out=out)
+    np.exp(out, out=out)
+    out /= out.sum(axis=axis, keepdims=True)
+    return out
 
 
 # ---------------------------------------------------------------------- embeddings
@@ -125,16 +139,18 @@ def merge_heads(x: np.ndarray) -> np.ndarray:
 def attention(
     q: np.ndarray, k: np.ndarray, v: np.ndarray, bias: np.ndarray | None
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Scaled dot-product attention over the last two axes.
+    """Scaled dot-product attention over the last two axes: softmax(q·kᵀ/√Dh + bias)·v.
 
     q, k, v: [B, H, L, Dh]; bias: [B, 1, 1, L] additive, or None.
     Returns (context [B, H, L, Dh], weights [B, H, L, L]).
     """
-    scale = np.asarray(1.0 / math.sqrt(q.shape[-1]), dtype=q.dtype)
-    scores = (q @ k.swapaxes(-1, -2)) * scale  # [B, H, L, L]
+    # Scaling q (B·L·D numbers) is cheaper than scaling the scores (B·H·L² numbers) once
+    # L > Dh, and for Dh = 64 the factor 1/8 is a power of two, so both orders round alike.
+    q = q * np.asarray(1.0 / math.sqrt(q.shape[-1]), dtype=q.dtype)
+    scores = q @ k.swapaxes(-1, -2)  # [B, H, L, L]
     if bias is not None:
-        scores = scores + bias
-    weights = softmax(scores, axis=-1)  # [B, H, L, L]
+        scores += bias
+    weights = softmax(scores, axis=-1, out=scores)  # [B, H, L, L]
     return weights @ v, weights  # [B, H, L, Dh]
 
 

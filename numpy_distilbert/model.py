@@ -98,10 +98,11 @@ def transformer_block(
     Post-LayerNorm, as DistilBERT: the sum of input and sub-layer output is normalised.
     """
     attended, weights = multi_head_attention(x, p.w_qkv, p.b_qkv, p.w_out, p.b_out, n_heads, bias)
-    x = layer_norm(x + attended, *p.sa_norm)
+    attended += x  # the residual, added in place into the sub-layer's fresh output
+    x = layer_norm(attended, *p.sa_norm)
     fed = feed_forward(x, p.w_ffn1, p.b_ffn1, p.w_ffn2, p.b_ffn2, activation)
-    x = layer_norm(x + fed, *p.out_norm)
-    return x, weights
+    fed += x
+    return layer_norm(fed, *p.out_norm), weights
 
 
 # ------------------------------------------------------------------------ inputs
