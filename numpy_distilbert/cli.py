@@ -1,0 +1,624 @@
+"""The command line: `python -m numpy_distilbert <command> ...` (or the `numpy-distilbert` script).
+
+    numpy-distilbert fill-mask "Hello I'm a [MASK] model."
+    numpy-distilbert classify --model ./my-sst2-model -i reviews.txt > scores.jsonl
+    cat questions.jsonl | numpy-distilbert qa --model ./squad-model --top-k 3
+    numpy-distilbert verify --model ./my-model "Some text to check."
+
+Inputs: TEXT arguments; or `-i FILE` (`-i -` for stdin), one input per line (blank lines
+are skipped); or, with neither, lines piped on stdin. `qa` takes `--question` and
+`--context`, or JSON lines {"question": ..., "context": ...}.
+
+Outputs: JSON on stdout. One input given as an argument prints as indented JSON; otherwise
+(or with `--jsonl`) every input gets one line of JSON, in input order. An input that fails
+(a fill-mask line without [MASK], a line too long for the model, bad JSON for qa) is
+reported on stderr with its line number, and gets the line `{"error": ..., "line": N}` on
+stdout so that output lines stay aligned with input lines; the other lines' results are kept.
+
+Exit status: 0 when every input succeeded; 1 when some failed or the model could not be
+run; 2 for usage errors (bad options, no input, a model directory or id that does not exist).
+Errors are one line each: `numpy-distilbert: error: ...`.
+
+A progress bar goes to stderr for inputs longer than one batch, when stderr is a terminal;
+`--no-progress` turns it off. Nothing heavy is imported until a command runs, so `--help`
+answers at once.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import time
+import warnings
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass
+from typing import Any, NoReturn, TextIO
+
+PROG = "numpy-distilbert"
+EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
+DEFAULT_BATCH_SIZE = 8
+
+
+class UsageError(Exception):
+    """Bad arguments: reported as one line, exit status 2."""
+
+
+class RunError(Exception):
+    """The command could not run (e.g. the model does not load): one line, exit status 1."""
+
+
+# ------------------------------------------------------------------ reporting
+_progress_line = False  # whether a progress bar is drawn on stderr right now
+
+
+def _clear_progress() -> None:
+    global _progress_line
+    if _progress_line:
+        sys.stderr.write("\r\033[K")
+        _progress_line = False
+
+
+def _one_line(exc: BaseException | str) -> str:
+    """An exception (or text) as one line: KeyError's quotes dropped, newlines folded."""
+    if isinstance(exc, BaseException):
+        text = str(exc.args[0]) if isinstance(exc, KeyError) and exc.args else str(exc)
+        if not text:
+            text = type(exc).__name__
+    else:
+        text = exc
+    return " ".join(text.split())
+
+
+def report(message: str, kind: str = "error") -> None:
+    """Write `numpy-distilbert: <kind>: <message>` to stderr, as one line."""
+    _clear_progress()
+    sys.stderr.write(f"{PROG}: {kind}: {_one_line(message)}\n")
+    sys.stderr.flush()
+
+
+def _show_warning(message, category, filename, lineno, file=None, line=None) -> None:
+    report(str(message), kind="warning")
+
+
+class Progress:
+    """A one-line progress bar on stderr; does nothing when disabled."""
+
+    def __init__(self, label: str, total: int | None, enabled: bool) -> None:
+        self.label, self.total, self.enabled = label, total, enabled
+        self.done = 0
+        self.started = time.monotonic()
+
+    def update(self, n: int) -> None:
+        global _progress_line
+        self.done += n
+        if not self.enabled:
+            return
+        rate = self.done / max(time.monotonic() - self.started, 1e-9)
+        if self.total:
+            width = 30
+            filled = int(width * min(self.done / self.total, 1.0))
+            bar = f"[{'#' * filled}{'.' * (width - filled)}] {self.done}/{self.total}"
+        else:
+            bar = f"{self.done} inputs"
+        sys.stderr.write(f"\r{self.label} {bar}  {rate:.1f}/s\033[K")
+        sys.stderr.flush()
+        _progress_line = True
+
+    def close(self) -> None:
+        if self.enabled:
+            _clear_progress()
+
+
+# ------------------------------------------------------------------- argparse
+class _Parser(argparse.ArgumentParser):
+    """argparse, but a usage error is one line and exit status 2."""
+
+    def error(self, message: str) -> NoReturn:
+        hint = f"see '{self.prog} --help'"
+        report(f"{message} ({hint})")
+        raise SystemExit(EXIT_USAGE)
+
+
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {value}")
+    return value
+
+
+def _non_negative_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected an integer >= 0, got {text!r}") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"expected an integer >= 0, got {value}")
+    return value
+
+
+def _comma_list(text: str) -> list[str]:
+    items = [item.strip() for item in text.split(",") if item.strip()]
+    if not items:
+        raise argparse.ArgumentTypeError(f"expected a comma-separated list, got {text!r}")
+    return items
+
+
+def _model_options(dtype: bool = True) -> argparse.ArgumentParser:
+    parent = _Parser(add_help=False)
+    group = parent.add_argument_group("model")
+    group.add_argument("-m", "--model", default=None,
+                       help="model directory, or a Hugging Face model id found in the cache "
+                            "(default: distilbert-base-multilingual-cased)")
+    group.add_argument("--revision", default=None, help="branch, tag or commit of a model id")
+    if dtype:
+        group.add_argument("--dtype", choices=("float32", "float64"), default="float32",
+                           help="arithmetic precision (default: float32)")
+    return parent
+
+
+def _io_options(texts: bool = True) -> argparse.ArgumentParser:
+    parent = _Parser(add_help=False)
+    if texts:
+        parent.add_argument("texts", nargs="*", metavar="TEXT", help="input texts (else -i FILE or stdin)")
+    group = parent.add_argument_group("input and output")
+    group.add_argument("-i", "--input", metavar="FILE",
+                       help="read inputs from FILE, one per line ('-' for stdin; blank lines skipped)")
+    group.add_argument("--jsonl", action="store_true",
+                       help="one line of JSON per input, even for a single argument")
+    group.add_argument("--no-progress", action="store_true", help="no progress bar on stderr")
+    group.add_argument("--batch-size", type=_positive_int, default=DEFAULT_BATCH_SIZE,
+                       help=f"inputs per forward pass (default: {DEFAULT_BATCH_SIZE})")
+    return parent
+
+
+@dataclass
+class Command:
+    """One subcommand: its pipeline task, and how options and results map to the pipeline."""
+
+    name: str
+    help: str
+    task: str | None
+    add_arguments: Callable[[argparse.ArgumentParser], None]
+    options: Callable[[argparse.Namespace], dict[str, Any]]
+    # result of the pipeline for a *list* of inputs -> one result per input
+    per_item: Callable[[Any, int], list[Any]] = lambda result, n: list(result)
+    # one result as printed (e.g. dropping a leading batch axis of one)
+    shape: Callable[[Any], Any] = lambda result: result
+
+
+def _fill_mask_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--top-k", type=_positive_int, default=5, help="candidates per [MASK] (default: 5)")
+    p.add_argument("--targets", type=_comma_list, help="comma-separated tokens to restrict the candidates to")
+
+
+def _embed_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--pooling", choices=("mean", "cls", "none"), default="mean",
+                   help="one vector per input: mean over tokens or the [CLS] vector; 'none' gives "
+                        "every token's vector (default: mean)")
+    p.add_argument("--truncation", action="store_true", help="cut inputs longer than the model allows")
+
+
+def _classify_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--top-k", type=_non_negative_int, default=None,
+                   help="list the k best labels per input (0: all); default: only the best, as one dict")
+    p.add_argument("--function-to-apply", choices=("default", "softmax", "sigmoid", "none"), default=None,
+                   help="how logits become scores (default: from the model's config)")
+    p.add_argument("--truncation", action="store_true", help="cut inputs longer than the model allows")
+
+
+def _zero_shot_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--labels", type=_comma_list, required=True, help="comma-separated candidate labels")
+    p.add_argument("--hypothesis-template", default="This example is {}.",
+                   help="the hypothesis for each label, '{}' standing for the label "
+                        "(default: 'This example is {}.')")
+    p.add_argument("--multi-label", action="store_true", help="score every label independently")
+
+
+def _ner_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--aggregation-strategy", choices=("none", "simple", "first", "average", "max"),
+                   default="none", help="group tokens into entities (default: none, one row per token)")
+    p.add_argument("--ignore-labels", type=_comma_list, default=None, help="labels to drop (default: O)")
+    p.add_argument("--stride", type=_positive_int, default=None,
+                   help="split long inputs into windows overlapping by this many tokens (default: truncate)")
+
+
+def _qa_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("-q", "--question", help="the question (with --context)")
+    p.add_argument("-c", "--context", help="the text holding the answer (with --question)")
+    p.add_argument("--top-k", type=_positive_int, default=1, help="answers per question (default: 1)")
+    p.add_argument("--max-answer-len", type=_positive_int, default=15, help="in tokens (default: 15)")
+    p.add_argument("--max-seq-len", type=_positive_int, default=None,
+                   help="tokens per window of question + context (default: 384)")
+    p.add_argument("--doc-stride", type=_non_negative_int, default=None,
+                   help="overlap of consecutive windows, in tokens (default: 128)")
+    p.add_argument("--handle-impossible-answer", action="store_true",
+                   help="allow the empty answer when the context has none")
+    p.add_argument("--no-align-to-words", action="store_true",
+                   help="report token spans as they are, not widened to whole words")
+
+
+def _tokenize_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--no-special-tokens", action="store_true", help="leave out [CLS] and [SEP]")
+
+
+def _classify_options(a: argparse.Namespace) -> dict[str, Any]:
+    options: dict[str, Any] = {"truncation": a.truncation}
+    if a.top_k is not None:
+        options["top_k"] = a.top_k or None  # 0: all labels
+    if a.function_to_apply is not None:
+        options["function_to_apply"] = a.function_to_apply
+    return options
+
+
+def _ner_options(a: argparse.Namespace) -> dict[str, Any]:
+    options: dict[str, Any] = {"aggregation_strategy": a.aggregation_strategy, "stride": a.stride}
+    if a.ignore_labels is not None:
+        options["ignore_labels"] = a.ignore_labels
+    return options
+
+
+def _qa_options(a: argparse.Namespace) -> dict[str, Any]:
+    return {
+        "top_k": a.top_k,
+        "max_answer_len": a.max_answer_len,
+        "max_seq_len": a.max_seq_len,
+        "doc_stride": a.doc_stride,
+        "handle_impossible_answer": a.handle_impossible_answer,
+        "align_to_words": not a.no_align_to_words,
+    }
+
+
+def _unwrapped_when_one(result: Any, n: int) -> list[Any]:
+    """For pipelines that return a list of one input's result as that result (fill-mask, qa)."""
+    return [result] if n == 1 else list(result)
+
+
+COMMANDS = [
+    Command("fill-mask", "the most likely tokens for each [MASK]", "fill-mask", _fill_mask_args,
+            lambda a: {"top_k": a.top_k, "targets": a.targets}, per_item=_unwrapped_when_one),
+    Command("embed", "sentence (or token) vectors from the encoder", "feature-extraction", _embed_args,
+            lambda a: {"pooling": None if a.pooling == "none" else a.pooling, "truncation": a.truncation},
+            shape=lambda r: r[0]),
+    Command("classify", "label each text (a sequence-classification model)", "text-classification",
+            _classify_args, _classify_options),
+    Command("zero-shot", "score each text against --labels (an NLI model)", "zero-shot-classification",
+            _zero_shot_args,
+            lambda a: {"candidate_labels": a.labels, "hypothesis_template": a.hypothesis_template,
+                       "multi_label": a.multi_label}),
+    Command("ner", "label each token or entity (a token-classification model)", "token-classification",
+            _ner_args, _ner_options),
+    Command("qa", "answer questions from a context (a question-answering model)", "question-answering",
+            _qa_args, _qa_options, per_item=_unwrapped_when_one),
+    Command("tokenize", "tokens, ids and character offsets (loads only the tokenizer)", None,
+            _tokenize_args, lambda a: {}),
+]
+COMMANDS_BY_NAME = {c.name: c for c in COMMANDS}
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser of every subcommand."""
+    parser = _Parser(
+        prog=PROG,
+        description="DistilmBERT in pure NumPy: predictions, embeddings and numerical verification "
+                    "from the command line. Output is JSON.",
+        epilog="Inputs: TEXT arguments, -i FILE (one per line, '-' for stdin), or lines on stdin. "
+               "Exit status: 0 ok, 1 some inputs failed (or the model could not run), 2 usage error. "
+               f"Run '{PROG} COMMAND --help' for a command's options.",
+    )
+    parser.add_argument("--version", action="version", version=f"%(prog)s {_version()}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
+    model, io = _model_options(), _io_options()
+    for command in COMMANDS:
+        parents = [_model_options(dtype=False), io] if command.name == "tokenize" else [model, io]
+        if command.name == "qa":
+            parents = [model, _io_options(texts=False)]
+        p = sub.add_parser(command.name, help=command.help, description=command.help, parents=parents)
+        command.add_arguments(p)
+    p = sub.add_parser(
+        "verify",
+        help="float32 vs float64 per layer, and vs transformers when installed",
+        description="Run the model in float32 and float64 on the texts and print the largest "
+                    "differences per layer (embeddings, each block, logits); when torch and "
+                    "transformers are installed, also float32 vs transformers float32 and float64 vs "
+                    "transformers float64, checked against the project's tolerances. Exit status 1 "
+                    "when a comparison with transformers exceeds them.",
+        parents=[model],
+    )
+    p.add_argument("texts", nargs="*", metavar="TEXT",
+                   help="texts to run (default: \"Hello I'm a [MASK] model.\")")
+    p.add_argument("-i", "--input", metavar="FILE", help="read texts from FILE, one per line ('-': stdin)")
+    p.add_argument("--json", action="store_true", help="print the measurements as JSON instead of tables")
+    p.add_argument("--no-transformers", action="store_true", help="skip the comparison with transformers")
+    return parser
+
+
+def _version() -> str:
+    from numpy_distilbert import __version__
+
+    return __version__
+
+
+# ------------------------------------------------------------------- inputs
+@dataclass
+class Item:
+    """One input: where it came from (for messages), and its value or why it is unusable."""
+
+    where: str  # "line 3" / "argument 2"
+    number: int
+    value: Any = None
+    problem: str | None = None
+
+
+def _open_input(path: str) -> tuple[TextIO, str, int | None]:
+    """(stream, name for messages, number of lines if cheaply known)."""
+    if path == "-":
+        return sys.stdin, "stdin", None
+    try:
+        with open(path, "rb") as f:
+            total = sum(1 for line in f if line.strip())
+        return open(path, encoding="utf-8"), path, total
+    except OSError as exc:
+        raise UsageError(f"cannot read input file {path}: {exc.strerror or exc}") from None
+
+
+def _lines(stream: TextIO, name: str) -> Iterator[tuple[int, str | None, str | None]]:
+    """(line number, text, problem) for each non-blank line."""
+    number = 0
+    while True:
+        try:
+            line = stream.readline()
+        except UnicodeDecodeError as exc:
+            number += 1
+            yield number, None, f"{name} line {number} is not valid UTF-8 ({exc.reason})"
+            continue
+        if not line:
+            return
+        number += 1
+        text = line.rstrip("\r\n")
+        if text.strip():
+            yield number, text, None
+
+
+def _items(args: argparse.Namespace, command: str) -> tuple[Iterable[Item], int | None, bool]:
+    """The inputs, their count if known, and whether to print the single result indented."""
+    texts = getattr(args, "texts", None) or []
+    if command == "qa":
+        given = (args.question is not None, args.context is not None)
+        if any(given):
+            if not all(given):
+                raise UsageError("qa needs both --question and --context (or JSON lines on -i FILE / stdin)")
+            if args.input:
+                raise UsageError("give either --question/--context or -i FILE, not both")
+            item = Item("the arguments", 1, {"question": args.question, "context": args.context})
+            return [item], 1, not args.jsonl
+    if texts:
+        if args.input:
+            raise UsageError("give either TEXT arguments or -i FILE, not both")
+        items = [Item(f"argument {i}", i, t) for i, t in enumerate(texts, 1)]
+        return items, len(items), len(items) == 1 and not args.jsonl
+    if args.input is None:
+        if sys.stdin is None or sys.stdin.isatty():
+            what = "--question and --context" if command == "qa" else "TEXT arguments"
+            raise UsageError(f"no input: give {what}, -i FILE, or pipe lines on stdin")
+        args.input = "-"
+    stream, name, total = _open_input(args.input)
+    where = "stdin line" if name == "-" or stream is sys.stdin else f"{name} line"
+    parse = _qa_record if command == "qa" else (lambda text: (text, None))
+
+    def generate() -> Iterator[Item]:
+        try:
+            for number, text, problem in _lines(stream, name):
+                if problem is None:
+                    value, problem = parse(text)
+                else:
+                    value = None
+                yield Item(f"{where} {number}", number, value, problem)
+        finally:
+            if stream is not sys.stdin:
+                stream.close()
+
+    return generate(), total, False
+
+
+def _qa_record(text: str) -> tuple[Any, str | None]:
+    """One JSON line -> {"question", "context"}, or the reason it is not one."""
+    try:
+        record = json.loads(text)
+    except json.JSONDecodeError as exc:
+        return None, f"not valid JSON ({exc.msg} at column {exc.colno})"
+    if not isinstance(record, dict) or not {"question", "context"} <= set(record):
+        return None, 'expected a JSON object {"question": ..., "context": ...}'
+    return {"question": record["question"], "context": record["context"]}, None
+
+
+def _chunks(items: Iterable[Item], size: int) -> Iterator[list[Item]]:
+    chunk: list[Item] = []
+    for item in items:
+        chunk.append(item)
+        if len(chunk) == size:
+            yield chunk
+            chunk = []
+    if chunk:
+        yield chunk
+
+
+# ------------------------------------------------------------------- running
+def _load_pipeline(command: Command, args: argparse.Namespace) -> Any:
+    from numpy_distilbert.hub import ModelNotFoundError
+    from numpy_distilbert.pipelines import pipeline
+
+    try:
+        return pipeline(command.task, model=args.model, dtype=args.dtype, revision=args.revision,
+                        batch_size=args.batch_size)
+    except ModelNotFoundError as exc:
+        raise UsageError(exc) from None
+    except Exception as exc:
+        raise RunError(f"cannot load the {command.task} model: {_one_line(exc)}") from None
+
+
+def _load_tokenizer(args: argparse.Namespace) -> Any:
+    from pathlib import Path
+
+    from tokenizer import WordPieceTokenizer
+
+    path = Path(args.model).expanduser() if args.model else None
+    if path is None or not path.is_dir():
+        from numpy_distilbert.hub import ModelNotFoundError, resolve_model
+
+        try:
+            path = resolve_model(args.model, revision=args.revision)
+        except ModelNotFoundError as exc:
+            raise UsageError(exc) from None
+    try:
+        return WordPieceTokenizer.from_pretrained(path)
+    except Exception as exc:
+        raise RunError(f"cannot load the tokenizer from {path}: {_one_line(exc)}") from None
+
+
+def _tokenize_runner(tok: Any, no_special: bool) -> Callable[[list[Any]], list[Any]]:
+    def run(texts: list[Any]) -> list[Any]:
+        results = []
+        for text in texts:
+            enc = tok(text, add_special_tokens=not no_special, return_offsets_mapping=True)
+            results.append({
+                "tokens": enc.tokens(0),
+                "input_ids": list(enc["input_ids"]),
+                "offsets": [list(o) for o in enc["offset_mapping"]],
+            })
+        return results
+
+    return run
+
+
+def _write(result: Any, pretty: bool) -> None:
+    text = json.dumps(result, ensure_ascii=False, indent=2 if pretty else None)
+    sys.stdout.write(text + "\n")
+
+
+def run_inputs(
+    run: Callable[[list[Any]], list[Any]],
+    items: Iterable[Item],
+    total: int | None,
+    pretty: bool,
+    batch_size: int,
+    progress: Progress,
+) -> int:
+    """Run `run` over the inputs in batches, writing one result per input. Returns the exit status.
+
+    A batch that fails is retried one input at a time, so one bad input costs only its own result.
+    """
+    failures = 0
+    for chunk in _chunks(items, batch_size):
+        good = [item for item in chunk if item.problem is None]
+        results: dict[int, Any] = {}
+        if good:
+            try:
+                outputs = run([item.value for item in good])
+                results = {id(item): out for item, out in zip(good, outputs, strict=True)}
+            except Exception:
+                for item in good:
+                    try:
+                        results[id(item)] = run([item.value])[0]
+                    except Exception as exc:
+                        item.problem = _one_line(exc)
+        for item in chunk:
+            if item.problem is not None:
+                failures += 1
+                report(f"{item.where}: {item.problem}")
+                if not pretty:
+                    _write({"error": item.problem, "line": item.number}, pretty=False)
+            else:
+                _write(results[id(item)], pretty)
+        sys.stdout.flush()
+        progress.update(len(chunk))
+    progress.close()
+    return EXIT_FAILED if failures else EXIT_OK
+
+
+def _run_command(command: Command, args: argparse.Namespace) -> int:
+    items, total, pretty = _items(args, command.name)
+    if command.name == "tokenize":
+        run = _tokenize_runner(_load_tokenizer(args), args.no_special_tokens)
+    else:
+        pipe = _load_pipeline(command, args)
+        options = command.options(args)
+
+        def run(values: list[Any]) -> list[Any]:
+            result = pipe(values, **options)
+            return [command.shape(r) for r in command.per_item(result, len(values))]
+
+    enabled = not args.no_progress and sys.stderr.isatty() and (total is None or total > args.batch_size)
+    progress = Progress(command.name, total, enabled)
+    return run_inputs(run, items, total, pretty, args.batch_size, progress)
+
+
+def _run_verify(args: argparse.Namespace) -> int:
+    from numpy_distilbert import verify
+
+    texts = list(args.texts)
+    if texts and args.input:
+        raise UsageError("give either TEXT arguments or -i FILE, not both")
+    if args.input:
+        stream, name, _ = _open_input(args.input)
+        for _number, text, problem in _lines(stream, name):
+            if problem is not None:
+                raise UsageError(problem)
+            texts.append(text)
+        if stream is not sys.stdin:
+            stream.close()
+        if not texts:
+            raise UsageError(f"{args.input} holds no text")
+    if not texts:
+        texts = [verify.DEFAULT_TEXT]
+    from numpy_distilbert.hub import ModelNotFoundError, resolve_model
+
+    try:
+        path = resolve_model(args.model, revision=args.revision)
+    except ModelNotFoundError as exc:
+        raise UsageError(exc) from None
+    try:
+        result = verify.run_verification(path, texts, with_transformers=not args.no_transformers)
+    except Exception as exc:
+        raise RunError(f"verify failed: {_one_line(exc)}") from None
+    if args.json:
+        _write(result, pretty=True)
+    else:
+        sys.stdout.write(verify.format_report(result))
+    return EXIT_OK if result["passed"] else EXIT_FAILED
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point of `numpy-distilbert` and `python -m numpy_distilbert`. Returns the exit status."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.command is None:
+        parser.print_help(sys.stderr)
+        return EXIT_USAGE
+    warnings.showwarning = _show_warning
+    try:
+        if args.command == "verify":
+            return _run_verify(args)
+        return _run_command(COMMANDS_BY_NAME[args.command], args)
+    except UsageError as exc:
+        report(_one_line(exc))
+        return EXIT_USAGE
+    except RunError as exc:
+        report(_one_line(exc))
+        return EXIT_FAILED
+    except KeyboardInterrupt:
+        report("interrupted")
+        return 130
+    except BrokenPipeError:
+        # The reader went away (e.g. `| head`): stop quietly, as Unix tools do.
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        return EXIT_FAILED
+
+
+if __name__ == "__main__":
+    sys.exit(main())
