@@ -37,6 +37,276 @@ SETUP = code(
 )
 
 
+# ============================================================================ 01
+TOKENIZATION = [
+    md(
+        """
+        # 01 · Tokenization: from multilingual text to ids, one rule at a time
+
+        Before the model sees anything, text becomes a list of integer ids. For BERT-family
+        models (DistilmBERT included) that happens in two stages:
+
+        1. the **basic tokenizer** cleans the text and cuts it into *words*: at whitespace,
+           around every punctuation character and around every CJK ideograph;
+        2. **WordPiece** cuts each word into vocabulary pieces, greedily, longest match first;
+           a word it cannot cut becomes `[UNK]`.
+
+        Then `[CLS]` and `[SEP]` are added and every piece is looked up in `vocab.txt`.
+        The package `tokenizer/` implements exactly this, in small documented rules
+        (`_unicode.py` → `basic.py` → `wordpiece.py` → `tokenizer.py`). Each section below shows
+        one rule on real multilingual text, calling those functions.
+
+        This notebook needs **no model weights**, only the real 119,547-entry vocabulary of
+        distilbert-base-multilingual-cased: nothing here is random.
+        """
+    ),
+    code(
+        """
+        import unicodedata
+
+        from notebook_setup import real_model_dir, shared_model_dir
+
+        from tokenizer import WordPieceTokenizer, _unicode
+        from tokenizer.wordpiece import wordpiece
+
+        vocab_dir = real_model_dir() or shared_model_dir()
+        tok = WordPieceTokenizer.from_pretrained(vocab_dir)  # vocab.txt + tokenizer_config.json
+        print(tok)
+        print("vocabulary size:", tok.vocab_size)
+        """
+    ),
+    md(
+        """
+        ## Rule 1 · Cleaning
+
+        Invisible characters would otherwise end up inside tokens. Cleaning **removes** control
+        and format characters (category Cc/Cf: NUL, zero-width space U+200B, soft hyphen…) and the
+        replacement character U+FFFD, and treats every kind of **whitespace** (tab, newline,
+        no-break space U+00A0, ideographic space…) as a plain space. Note what the table shows:
+        a removed character does *not* split a word: `Hello\\u200bworld` becomes the single
+        word `Helloworld` (which WordPiece then cuts into `Hello` + `##world`).
+        """
+    ),
+    code(
+        """
+        text = "Hello\\u200bworld\\tand\\u00a0more\\x00!"
+        for ch in dict.fromkeys(text):  # each distinct character once
+            name = unicodedata.name(ch, "<control>")
+            print(f"U+{ord(ch):04X} {name:<22} category {unicodedata.category(ch)}  "
+                  f"removed={_unicode.is_removed(ch)!s:<5}  whitespace={_unicode.is_whitespace(ch)}")
+        print()
+        print(repr(text), "->", tok.tokenize(text))
+        """
+    ),
+    md(
+        """
+        ## Rule 2 · CJK ideographs are words of their own
+
+        Chinese (and the kanji of Japanese) is written without spaces, so there are no word
+        boundaries to find. BERT's answer: put a space around every **CJK ideograph**, making each
+        one a word. Kana (ひらがな, カタカナ) and Hangul are *not* in those Unicode blocks: they
+        stay in runs and go to WordPiece like any other word.
+        """
+    ),
+    code(
+        """
+        for text in ["我喜欢NumPy和東京。", "ひらがなとカタカナ", "한국어 문장"]:
+            flags = "".join("C" if _unicode.is_chinese_char(ord(ch)) else "." for ch in text)
+            print(f"{text}\\n{flags}   (C = CJK ideograph)\\n  -> {tok.tokenize(text)}\\n")
+        """
+    ),
+    md(
+        """
+        ## Rule 3 · Punctuation is split off
+
+        Every punctuation character becomes a one-character word. "Punctuation" means Unicode's
+        P* categories **plus every ASCII symbol**: `$`, `+`, `^`, `` ` `` are symbols (S*) for
+        Unicode, but BERT splits them as well. Hence `Don't` → `Don ' t`, `U.S.A.` → six
+        words and `e-mail` → three.
+        """
+    ),
+    code(
+        """
+        for ch in "'$-.¿«":
+            category = unicodedata.category(ch)
+            print(f"{ch!r}: category {category}, BERT punctuation: {_unicode.is_punctuation(ch)}")
+        text = "Don't pay $5 for e-mail, U.S.A.! ¿Qué tal? «Très bien»"
+        print("\\n", tok.tokenize(text))
+        """
+    ),
+    md(
+        r"""
+        ## Rule 4 · WordPiece: greedy longest match first
+
+        Each word is cut left to right: take the **longest** vocabulary entry that starts the
+        word; then the longest entry starting the rest, now spelled with the continuation
+        prefix `##`; and so on. The trace below prints every lookup for one word, then checks
+        that the package's `tokenizer.wordpiece.wordpiece` finds the same pieces.
+        """
+    ),
+    code(
+        """
+        def trace_wordpiece(word, vocab, max_len=100):
+            \"\"\"Greedy longest-match-first, printing every lookup (the package's version is faster).\"\"\"
+            pieces, start = [], 0
+            while start < len(word):
+                for end in range(min(len(word), start + max_len), start, -1):
+                    candidate = ("##" if start else "") + word[start:end]
+                    found = candidate in vocab
+                    print(f"  {candidate:<22} {'in vocab' if found else '-'}")
+                    if found:
+                        pieces.append(candidate)
+                        start = end
+                        break
+                else:
+                    return None  # nothing matched: the whole word is [UNK]
+            return pieces
+
+
+        word = "Donaudampfschifffahrt"  # German: Danube steam navigation
+        pieces = trace_wordpiece(word, tok.vocab, max_len=12)
+        print(word, "->", pieces)
+
+        spans = wordpiece(word, tok.vocab, max(map(len, tok.vocab)))  # the package's function
+        assert pieces == [("##" if s else "") + word[s:e] for s, e in spans]
+        assert pieces == tok.tokenize(word)
+        """
+    ),
+    md(
+        """
+        ### Greedy is not always best
+
+        Longest-first never backtracks. With a toy vocabulary holding `abc`, `a` and `##bcd`,
+        the word `abcd` could be `a ##bcd`, but greedy takes `abc` first, then finds no `##d`,
+        and gives up: the **whole word** becomes `[UNK]`. BERT never emits half a word.
+        """
+    ),
+    code(
+        """
+        toy = WordPieceTokenizer(vocab=["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", "abc", "a", "##bcd"])
+        print("abcd ->", toy.tokenize("abcd"), "   though 'a' + '##bcd' would have worked")
+        """
+    ),
+    md(
+        """
+        ## `[UNK]`: words the vocabulary cannot spell
+
+        A word becomes `[UNK]` when some part of it matches no entry (most emoji, rare symbols),
+        or when it is longer than `max_input_chars_per_word` = 100 characters.
+        """
+    ),
+    code(
+        """
+        for text in ["I love 🦜 and ☃", "x" * 101]:
+            print(f"{text[:40]!r:<44} -> {tok.tokenize(text)}")
+        """
+    ),
+    md(
+        """
+        ## Ids, special tokens, padding
+
+        Calling the tokenizer gives what the model eats, with transformers' key names:
+        `input_ids` with `[CLS]` (101) first and `[SEP]` (102) last, and an `attention_mask`
+        that is 1 for real tokens and 0 for the `[PAD]` (0) added to make a batch rectangular.
+        `decode` maps ids back to text.
+        """
+    ),
+    code(
+        """
+        batch = tok(["Paris is the capital of France.", "Guten Morgen!"], padding=True)
+        for i in range(2):
+            print(batch.tokens(i))
+            print(" input_ids     ", batch["input_ids"][i])
+            print(" attention_mask", batch["attention_mask"][i])
+        print(tok.decode(batch["input_ids"][1]))
+        print(tok.decode(batch["input_ids"][1], skip_special_tokens=True))
+        """
+    ),
+    md(
+        """
+        ## Offsets: where each token came from
+
+        `return_offsets_mapping=True` gives each token's `[start, end)` character span in the
+        **original** text (special tokens get `(0, 0)`). Pipelines use these to report answers and
+        entities as slices of what the user typed, accents, case and removed characters included.
+        """
+    ),
+    code(
+        """
+        text = "Hà Nội\\u200b is the capital of Việt Nam."
+        enc = tok(text, return_offsets_mapping=True)
+        for token, (start, end) in zip(enc.tokens(), enc["offset_mapping"], strict=True):
+            print(f"{token:>10}  ({start:2d}, {end:2d})  {text[start:end]!r}")
+        """
+    ),
+    md(
+        """
+        ## Why NFC matters: a Vietnamese sentence
+
+        Unicode can write the same letter in two ways: **precomposed** (NFC: `ộ` is one code
+        point, U+1ED9) or **decomposed** (NFD: `o` + combining circumflex U+0302 + combining dot
+        below U+0323). They look identical, but they are different strings. Vietnamese, with up to
+        two diacritics per letter, is where this bites: text from macOS file names, some input
+        methods or some web pages arrives decomposed.
+
+        The vocabulary was built from NFC text. transformers' default (Rust) `BertTokenizer` does
+        **not** normalise, so decomposed Vietnamese falls apart into `[UNK]`s and stray combining
+        marks; the legacy Python `BertTokenizerLegacy` applies NFC first. Our tokenizer reproduces
+        the first by default and the second with `unicode_normalization="NFC"`.
+        """
+    ),
+    code(
+        """
+        sentence = "Tôi là sinh viên đại học ở Hà Nội."  # "I am a university student in Hanoi."
+        nfc_text = unicodedata.normalize("NFC", sentence)
+        nfd_text = unicodedata.normalize("NFD", sentence)
+        print(f"NFC: {len(nfc_text)} code points   NFD: {len(nfd_text)} code points   "
+              f"equal strings: {nfc_text == nfd_text}")
+        print("'ộ' in NFD:", [f"U+{ord(c):04X}" for c in unicodedata.normalize("NFD", "ộ")])
+
+        tok_nfc = WordPieceTokenizer.from_pretrained(vocab_dir, unicode_normalization="NFC")
+        print("\\ndefault tokenizer, NFC text:", tok.tokenize(nfc_text))
+        print("default tokenizer, NFD text:", tok.tokenize(nfd_text))
+        print("NFC tokenizer,     NFD text:", tok_nfc.tokenize(nfd_text))
+        assert tok_nfc.tokenize(nfd_text) == tok.tokenize(nfc_text)
+        """
+    ),
+    md(
+        """
+        If your text may come decomposed, normalise it yourself
+        (`unicodedata.normalize("NFC", text)`) or use `unicode_normalization="NFC"`; the model
+        only ever saw the composed forms.
+
+        ## Checked against transformers
+
+        When transformers is installed, the last cell compares our tokens with its
+        `BertTokenizer` (the Rust-backed default) on every example above.
+        """
+    ),
+    code(
+        """
+        try:
+            from transformers import BertTokenizer
+        except ImportError:
+            print("transformers is not installed: comparison skipped (pip install transformers)")
+        else:
+            reference = BertTokenizer.from_pretrained(str(vocab_dir))
+            examples = [
+                "Hello\\u200bworld\\tand\\u00a0more\\x00!", "我喜欢NumPy和東京。", "ひらがなとカタカナ",
+                "Don't pay $5 for e-mail, U.S.A.! ¿Qué tal? «Très bien»", "Donaudampfschifffahrt",
+                "I love 🦜 and ☃", text, nfc_text, nfd_text,
+            ]
+            for example in examples:
+                ours = tok(example, return_offsets_mapping=True)
+                theirs = reference(example, return_offsets_mapping=True)
+                assert ours["input_ids"] == theirs["input_ids"], example
+                assert list(map(tuple, ours["offset_mapping"])) == list(map(tuple, theirs["offset_mapping"]))
+            print(f"ids and offsets equal to transformers' BertTokenizer on {len(examples)} examples  ✓")
+        """
+    ),
+]
+
+
 # ============================================================================ 02
 FORWARD_PASS = [
     md(
@@ -704,9 +974,178 @@ VERIFICATION = [
 ]
 
 
+# ============================================================================ 04
+USING_IT = [
+    md(
+        """
+        # 04 · Using it: pipelines
+
+        The pipelines give transformers' interface and output formats on the NumPy model:
+
+            from numpy_distilbert import pipeline
+            unmasker = pipeline("fill-mask", model="path/to/model")   # or a model id in the HF cache
+            unmasker("Paris is the [MASK] of France.")
+
+        This notebook runs four of them: **fill-mask**, **feature-extraction** (sentence
+        embeddings, compared across languages), **token-classification** and
+        **question-answering**.
+
+        **About the predictions.** Without the trained weights the model below is random and every
+        prediction is **meaningless**: the outputs have the right form and nothing more. With
+        the real distilbert-base-multilingual-cased (set `NUMPY_DISTILBERT_REAL_MODEL`, or have it
+        in the Hugging Face cache) fill-mask and the embeddings become real. Token classification
+        and question answering need a *fine-tuned* checkpoint, which the base model is not: set
+        `NUMPY_DISTILBERT_NER_MODEL` / `NUMPY_DISTILBERT_QA_MODEL` to one (a DistilBERT directory
+        with config.json and model.safetensors); otherwise they run on a random head.
+        """
+    ),
+    SETUP,
+    code(
+        """
+        import matplotlib.pyplot as plt
+        import numpy as np
+
+        from numpy_distilbert import pipeline
+
+        unmasker = pipeline("fill-mask", model=model_dir)
+        print(unmasker)
+        """
+    ),
+    md(
+        """
+        ## Fill-mask
+
+        The task DistilmBERT was trained on: guess the hidden token. One model, many languages.
+        Each candidate is a dict with the probability `score`, the `token` id, its text
+        `token_str` and the filled-in `sequence`, exactly as transformers returns them.
+        """
+    ),
+    code(
+        """
+        if not real:
+            print("RANDOM WEIGHTS: these guesses are meaningless\\n")
+        for text in ["Paris is the [MASK] of France.", "Berlin ist die [MASK] von Deutschland.",
+                     "Hà Nội là thủ đô của [MASK] Nam."]:
+            print(text)
+            for candidate in unmasker(text, top_k=3):
+                print(f"   {candidate['score']:.4f}  {candidate['token_str']!r:<14} {candidate['sequence']}")
+        """
+    ),
+    code(
+        """
+        unmasker("Paris is the [MASK] of France.", top_k=1)  # the raw output format
+        """
+    ),
+    md(
+        r"""
+        ## Sentence embeddings across languages
+
+        `feature-extraction` returns the encoder's last hidden state, one 768-vector per token.
+        With `pooling="mean"` it averages them into one vector per sentence. Comparing two
+        sentences by the **cosine similarity** of their vectors,
+        $\cos(a, b) = \frac{a\cdot b}{\lVert a\rVert\,\lVert b\rVert}$, a multilingual encoder
+        should place translations of one sentence closer than unrelated sentences (mean-pooled
+        mBERT does this only roughly; models fine-tuned for similarity do it well).
+        **On random weights** the matrix mostly reflects shared tokens and sentence length.
+        """
+    ),
+    code(
+        """
+        embedder = pipeline("feature-extraction", model=model_dir, pooling="mean", return_tensors=True)
+        sentences = {
+            "en: weather": "The weather is nice today.",
+            "fr: weather": "Il fait beau aujourd'hui.",
+            "de: weather": "Das Wetter ist heute schön.",
+            "vi: weather": "Hôm nay trời đẹp.",
+            "en: car": "I sold my old car.",
+            "fr: car": "J'ai vendu ma vieille voiture.",
+            "ja: car": "古い車を売りました。",
+        }
+        vectors = np.concatenate(embedder(list(sentences.values())))  # [7, 768]: one [1, 768] per sentence
+        unit = vectors / np.linalg.norm(vectors, axis=1, keepdims=True)
+        similarity = unit @ unit.T  # [7, 7] cosine similarities
+        print("embeddings", vectors.shape)
+
+        fig, ax = plt.subplots(figsize=(6.5, 5.5))
+        image = ax.imshow(similarity, cmap="magma")
+        ax.set_xticks(range(len(sentences)), list(sentences), rotation=60, ha="right")
+        ax.set_yticks(range(len(sentences)), list(sentences))
+        for i in range(len(sentences)):
+            for j in range(len(sentences)):
+                ax.text(j, i, f"{similarity[i, j]:.2f}", ha="center", va="center", fontsize=7, color="gray")
+        fig.colorbar(image, ax=ax)
+        ax.set_title("cosine similarity of mean-pooled embeddings" + ("" if real else "\\n(RANDOM WEIGHTS)"))
+        fig.tight_layout()
+        plt.show()
+        """
+    ),
+    md(
+        """
+        ## Token classification (named entities)
+
+        A token-classification model gives every token a distribution over labels such as
+        `B-PER` (beginning of a person's name), `I-PER` (inside one), `LOC`, `ORG`, `O` (outside).
+        `aggregation_strategy="simple"` groups adjacent tokens into entities; `word`, `start` and
+        `end` point into the original text.
+        """
+    ),
+    code(
+        """
+        from notebook_setup import task_model_dir
+
+        NER_LABELS = {0: "O", 1: "B-PER", 2: "I-PER", 3: "B-ORG", 4: "I-ORG", 5: "B-LOC", 6: "I-LOC"}
+        ner_dir, ner_real = task_model_dir("NUMPY_DISTILBERT_NER_MODEL", "DistilBertForTokenClassification",
+                                           id2label=NER_LABELS)
+        ner = pipeline("token-classification", model=ner_dir, aggregation_strategy="simple")
+        text = "Angela Merkel a rencontré Emmanuel Macron à Paris."
+        if not ner_real:
+            print("RANDOM HEAD: these entities are meaningless\\n")
+        for entity in ner(text):
+            span = f"[{entity['start']}:{entity['end']}]"
+            print(f"{entity['entity_group']:>4}  {entity['score']:.3f}  {entity['word']!r} {span}")
+        """
+    ),
+    md(
+        """
+        ## Question answering
+
+        Extractive QA: the model scores every context token as a possible answer start and end;
+        the pipeline picks the best span (end after start, at most `max_answer_len` tokens) and
+        returns its characters from the context, with the span's probability as `score`.
+        """
+    ),
+    code(
+        """
+        qa_dir, qa_real = task_model_dir("NUMPY_DISTILBERT_QA_MODEL", "DistilBertForQuestionAnswering")
+        qa = pipeline("question-answering", model=qa_dir)
+        context = "La tour Eiffel a été construite en 1889 pour l'Exposition universelle de Paris."
+        if not qa_real:
+            print("RANDOM HEAD: these answers are meaningless\\n")
+        questions = ["Quand la tour Eiffel a-t-elle été construite ?", "When was the Eiffel Tower built?"]
+        for question in questions:
+            answer = qa(question=question, context=context)
+            print(f"{question}\\n   -> {answer}")
+        """
+    ),
+    md(
+        """
+        ## Where to go from here
+
+        * `pipeline("text-classification" | "zero-shot-classification", model=...)` work the same
+          way with a fine-tuned sequence-classification (or NLI) checkpoint.
+        * `python -m numpy_distilbert fill-mask "..."` runs the same pipelines from the shell.
+        * Any DistilBERT checkpoint saved as safetensors loads; a PyTorch pickle is refused
+          (loading one can run arbitrary code), with the one-line conversion in the error message.
+        """
+    ),
+]
+
+
 NOTEBOOKS = {
+    "01_tokenization.ipynb": TOKENIZATION,
     "02_forward_pass.ipynb": FORWARD_PASS,
     "03_verification.ipynb": VERIFICATION,
+    "04_using_it.ipynb": USING_IT,
 }
 
 

@@ -105,6 +105,28 @@ def random_model_dir(
     return _BUILT[key]
 
 
+def task_model_dir(
+    env_var: str, architecture: str, id2label: dict[int, str] | None = None, verbose: bool = True
+) -> tuple[Path, bool]:
+    """(directory of a fine-tuned task model, True if real).
+
+    The base distilbert-base-multilingual-cased has no trained task head, so a real one is used
+    only when `env_var` names its directory; otherwise a random checkpoint of `architecture`.
+    """
+    from numpy_distilbert.hub import check_model_dir
+
+    explicit = os.environ.get(env_var)
+    if explicit:
+        path = check_model_dir(Path(explicit).expanduser())
+        if verbose:
+            print(f"{architecture}: fine-tuned weights from ${env_var}: {path}")
+        return path, True
+    path = random_model_dir(architecture, id2label=id2label)
+    if verbose:
+        print(f"{architecture}: RANDOM WEIGHTS (no ${env_var} set), predictions are meaningless")
+    return path, False
+
+
 def model_directory(verbose: bool = True) -> tuple[Path, bool]:
     """(directory of the masked-LM model, True if it holds the real trained weights)."""
     real = real_model_dir()

@@ -34,7 +34,7 @@ def _require_notebook_tools() -> None:
         )
 
 
-EXPECTED = ["02_forward_pass", "03_verification"]
+EXPECTED = ["01_tokenization", "02_forward_pass", "03_verification", "04_using_it"]
 
 
 def test_there_are_notebooks():
