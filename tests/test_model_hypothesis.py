@@ -22,11 +22,13 @@ from numpy_distilbert.model import DistilBertForMaskedLM
 HIDDEN_TOL = 1e-5
 LOGITS_TOL = 1e-4
 FLOAT64_TOL = 1e-10
+# Each example builds a checkpoint, which is slow by hypothesis' standards; that is expected.
+SUPPRESSED = [HealthCheck.too_slow, HealthCheck.data_too_large, HealthCheck.function_scoped_fixture]
 
 
 @pytest.fixture(scope="module")
 def reference(torch_module, transformers_module):
-    """torch with the checkpoint builder; one thread keeps tiny forwards fast and deterministic."""
+    """torch, and the seeded checkpoint builder of tests/checkpoints.py."""
     import checkpoints
 
     return SimpleNamespace(torch=torch_module, build=checkpoints.build_checkpoint)
@@ -106,7 +108,7 @@ def summary():
 
 
 # ------------------------------------------------------------------------ tests
-@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(max_examples=60, deadline=None, suppress_health_check=SUPPRESSED)
 @given(data=st.data(), config=tiny_configs(), seed=st.integers(0, 1000))
 def test_equals_transformers_eager(reference, data, config, seed):
     ids, mask = data.draw(batches(config))
@@ -139,7 +141,7 @@ def test_equals_transformers_eager(reference, data, config, seed):
     assert sdpa_diff <= LOGITS_TOL
 
 
-@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(max_examples=25, deadline=None, suppress_health_check=SUPPRESSED)
 @given(data=st.data(), config=tiny_configs(), seed=st.integers(0, 1000))
 def test_float64_equals_torch_float64(reference, data, config, seed):
     ids, mask = data.draw(batches(config))
@@ -156,7 +158,7 @@ def test_float64_equals_torch_float64(reference, data, config, seed):
     assert max(diffs) <= FLOAT64_TOL
 
 
-@settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(max_examples=30, deadline=None, suppress_health_check=SUPPRESSED)
 @given(data=st.data(), config=tiny_configs(), seed=st.integers(0, 1000))
 def test_padding_invariance(reference, data, config, seed):
     """A sentence alone equals the same sentence padded inside a batch, at its valid positions.
