@@ -219,10 +219,16 @@ def _zero_shot_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--multi-label", action="store_true", help="score every label independently")
 
 
+def _label_list(text: str) -> list[str]:
+    """Comma-separated labels; an empty string is the empty list."""
+    return [item.strip() for item in text.split(",") if item.strip()]
+
+
 def _ner_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--aggregation-strategy", choices=("none", "simple", "first", "average", "max"),
                    default="none", help="group tokens into entities (default: none, one row per token)")
-    p.add_argument("--ignore-labels", type=_comma_list, default=None, help="labels to drop (default: O)")
+    p.add_argument("--ignore-labels", type=_label_list, default=None,
+                   help="comma-separated labels to drop (default: O; '' keeps every label)")
     p.add_argument("--stride", type=_positive_int, default=None,
                    help="split long inputs into windows overlapping by this many tokens (default: truncate)")
 
@@ -327,7 +333,7 @@ def build_parser() -> argparse.ArgumentParser:
                     "transformers are installed, also float32 vs transformers float32 and float64 vs "
                     "transformers float64, checked against the project's tolerances. Exit status 1 "
                     "when a comparison with transformers exceeds them.",
-        parents=[model],
+        parents=[_model_options(dtype=False)],
     )
     p.add_argument("texts", nargs="*", metavar="TEXT",
                    help="texts to run (default: \"Hello I'm a [MASK] model.\")")
