@@ -542,8 +542,9 @@ FORWARD_PASS = [
 
         Row = the query token, column = the key token it attends to; each row sums to 1. On a
         trained model the heads differ visibly (some look at the previous token, some at `[SEP]`,
-        some at the same word). **On random weights** the scores are all near 0, so every head
-        is close to uniform, 1/L per key: that is what an untrained attention layer looks like.
+        some at the same word). **On random weights** the patterns are noise: weights scattered
+        around 1/L with random bumps, no head looking at anything in particular. That is what an
+        untrained attention layer looks like.
         """
     ),
     code(
@@ -1046,7 +1047,7 @@ USING_IT = [
         $\cos(a, b) = \frac{a\cdot b}{\lVert a\rVert\,\lVert b\rVert}$, a multilingual encoder
         should place translations of one sentence closer than unrelated sentences (mean-pooled
         mBERT does this only roughly; models fine-tuned for similarity do it well).
-        **On random weights** the matrix mostly reflects shared tokens and sentence length.
+        **On random weights** the values are meaningless: all sentences look about equally similar.
         """
     ),
     code(
