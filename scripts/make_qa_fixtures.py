@@ -216,6 +216,10 @@ def fixture_cases() -> list[dict]:
         {"name": "single_item_lists_unwrap", "args": [],
          "kwargs": {"question": ["Where do I live?"], "context": [BERLIN], "top_k": 2}},
     ]
+    # The no-answer score is the minimum over windows: a long list so that it shows up.
+    cases.append({"name": "impossible_two_windows_top60", "args": [],
+                  "kwargs": {"question": "Which river?", "context": LONG[:90], "max_seq_len": 24,
+                             "doc_stride": 6, "top_k": 60, "handle_impossible_answer": True}})
     for i, short in enumerate(SHORTS):
         for top_k in (1, 3):
             cases.append({"name": f"impossible_short_{i}_top{top_k}", "args": [],
@@ -277,6 +281,9 @@ def main(argv: list[str] | None = None) -> None:
     )
     if impossible_wins == 0:
         sys.exit("no case has the impossible answer winning; change SHORTS or SEED")
+    multi = next(r["output"] for r in results if r["name"] == "impossible_two_windows_top60")
+    if not any(a["answer"] == "" and a["score"] > 0 for a in multi):
+        sys.exit("impossible_two_windows_top60 does not list the empty answer; change it")
     fixture = {
         "description": "transformers 4.57.6 question-answering pipeline outputs on a seeded tiny QA "
                        "checkpoint; written by scripts/make_qa_fixtures.py",

@@ -119,6 +119,8 @@ def test_fixture_records_its_provenance():
     assert any(a["answer"] == "" and a["score"] > 0 for a in flat), "no impossible answer in the fixture"
     assert any(a["score"] == 0.0 for a in flat), "no 4.57.6 zero-score filler in the fixture"
     assert any(a["start"] > 1000 for a in flat), "no answer from a later window of a long context"
+    multi_window = CASES["impossible_two_windows_top60"]["output"]
+    assert any(a["answer"] == "" and a["score"] > 0 for a in multi_window), "no multi-window null answer"
 
 
 @pytest.mark.parametrize("name", list(CASES))
