@@ -275,15 +275,13 @@ class DistilBertForMaskedLM(PretrainedModel):
             checkpoint.take("vocab_layer_norm.weight", (d,), dtype, why="MLM head"),
             checkpoint.take("vocab_layer_norm.bias", (d,), dtype, why="MLM head"),
         )
-        tied = config.extra.get("tie_word_embeddings", True)
-        if tied or "vocab_projector.weight" not in checkpoint:
-            # The output matrix *is* the input embedding table; hub files omit the copy.
-            self.projector = self.distilbert.word_embeddings  # [V, D]
-            if "vocab_projector.weight" in checkpoint:
-                stored = checkpoint.tensors["vocab_projector.weight"]
-                checkpoint.take("vocab_projector.weight", (v, d), stored.dtype)  # shape-checked, unused
-        else:
+        if "vocab_projector.weight" in checkpoint:
+            # A stored output matrix wins, tied or not: transformers 5 loads it as it is
+            # (and only warns when the config says the weights are tied).
             self.projector = checkpoint.take("vocab_projector.weight", (v, d), dtype, why="MLM head")
+        else:
+            # Tied: the output matrix *is* the input embedding table; hub files omit the copy.
+            self.projector = self.distilbert.word_embeddings  # [V, D]
         self.projector_bias = checkpoint.take("vocab_projector.bias", (v,), dtype, why="MLM head")
         self.activation = self.distilbert.activation
 

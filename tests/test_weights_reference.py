@@ -132,12 +132,6 @@ def test_untied_projector(ref, torch_module, tmp_path):
     assert_same_as(torch_module, model, tmp_path, "untied projector")
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="package bug: with tie_word_embeddings true but a stored vocab_projector.weight that differs "
-    "from the embeddings, transformers 5.x warns and uses the stored matrix; numpy-distilbert "
-    "silently uses the embeddings (model.py, DistilBertForMaskedLM.__init__)",
-)
 def test_tied_flag_with_a_different_stored_projector(ref, torch_module, tmp_path):
     ref.build_checkpoint(tmp_path, seed=7, **TINY)
     rewrite(
