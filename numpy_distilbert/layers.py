@@ -53,8 +53,10 @@ _ERF64_TAIL = (0.17900115118138996, -0.3262335600430372, 0.2456038017123309, -0.
                1.2598817267482604e-06, -2.7269500546476834e-07, -2.389387463474792e-07,
                -2.592589458123332e-08)
 _BLOCK = 16384  # elements per block: the float64 scratch of one block stays in L2 cache
-_THREADS = min(4, os.cpu_count() or 1)  # NumPy's loops release the GIL, so blocks run in parallel
+# NumPy's loops release the GIL, so blocks run in parallel threads (at most 4: memory-bound beyond).
+_THREADS = min(4, len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1)
 _pool: ThreadPoolExecutor | None = None
+_pool_pid = 0  # a forked child inherits the pool object but not its threads: it must make its own
 
 
 _scratch = threading.local()  # per thread: float64 work space for one block
@@ -100,7 +102,7 @@ def _erf32_block(x: np.ndarray, out: np.ndarray) -> None:
 
 def _blockwise(block_fn, x: np.ndarray) -> np.ndarray:
     """Apply block_fn(x_block, out_block) over a flat copy of x in L2-sized blocks, in parallel."""
-    global _pool
+    global _pool, _pool_pid
     flat = np.ascontiguousarray(x).reshape(-1)  # [N]
     out = np.empty_like(flat)
     starts = range(0, flat.size, _BLOCK)
@@ -112,8 +114,9 @@ def _blockwise(block_fn, x: np.ndarray) -> np.ndarray:
         for i in starts:
             run(i)
     else:
-        if _pool is None:
+        if _pool is None or _pool_pid != os.getpid():
             _pool = ThreadPoolExecutor(_THREADS, thread_name_prefix="numpy_distilbert")
+            _pool_pid = os.getpid()
         list(_pool.map(run, starts))
     return out.reshape(x.shape)
 

@@ -161,3 +161,16 @@ def test_gelu_float32_matches_torch_exact_gelu():
     assert got[-1] == np.inf and got[-3] == 1e30 and got[-2] == 0.0
     assert got[-7] == 0 and got[-6] == 0  # (torch returns +0.0 for -0.0; the formula gives -0.0)
     assert got[-5] > 0 and got[-4] < 0  # denormal inputs do not flush to zero
+
+
+def test_erf_works_in_a_forked_child():
+    """The worker threads do not survive fork(): a child must not wait on them forever."""
+    import multiprocessing
+
+    if "fork" not in multiprocessing.get_all_start_methods():
+        pytest.skip("no fork on this platform")
+    x = np.linspace(-5, 5, 300_000, dtype=np.float32)  # big enough to use the thread pool
+    expected = erf(x)  # starts the pool in the parent
+    with multiprocessing.get_context("fork").Pool(1) as pool:
+        got = pool.apply_async(erf, (x,)).get(timeout=60)
+    np.testing.assert_array_equal(got, expected)
