@@ -60,6 +60,33 @@ RUST_NOT_PUNCTUATION: frozenset[int] = frozenset(
 # Punctuation in Unicode 8.0 whose category changed later (U+166D became So, U+111C9 Mn).
 RUST_EXTRA_PUNCTUATION: frozenset[int] = frozenset([0x166D, 0x111C9])
 
+# Nonspacing marks (Mn) added after Unicode 8.0: accent stripping keeps them in Rust.
+RUST_NOT_NONSPACING_MARK: frozenset[int] = frozenset(
+    [
+        0x07FD, *range(0x0898, 0x08A0), *range(0x08CA, 0x08E2), 0x09FE, *range(0x0AFA, 0x0B00),
+        0x0B55, 0x0C04, 0x0C3C, 0x0D00, *range(0x0D3B, 0x0D3D), 0x0D81, 0x0EBA, 0x180F,
+        *range(0x1885, 0x1887), *range(0x1ABF, 0x1ACF), *range(0x1DF6, 0x1DFC), 0xA82C, 0xA8C5,
+        0xA8FF, 0xA9BD, *range(0x10D24, 0x10D28), *range(0x10EAB, 0x10EAD),
+        *range(0x10F46, 0x10F51), *range(0x10F82, 0x10F86), 0x11070, *range(0x11073, 0x11075),
+        0x110C2, 0x111C9, 0x111CF, 0x1123E, 0x1133B, *range(0x11438, 0x11440),
+        *range(0x11442, 0x11445), 0x11446, 0x1145E, *range(0x1182F, 0x11838),
+        *range(0x11839, 0x1183B), *range(0x1193B, 0x1193D), 0x1193E, 0x11943,
+        *range(0x119D4, 0x119D8), *range(0x119DA, 0x119DC), 0x119E0, *range(0x11A01, 0x11A0B),
+        *range(0x11A33, 0x11A39), *range(0x11A3B, 0x11A3F), 0x11A47, *range(0x11A51, 0x11A57),
+        *range(0x11A59, 0x11A5C), *range(0x11A8A, 0x11A97), *range(0x11A98, 0x11A9A),
+        *range(0x11C30, 0x11C37), *range(0x11C38, 0x11C3E), 0x11C3F, *range(0x11C92, 0x11CA8),
+        *range(0x11CAA, 0x11CB1), *range(0x11CB2, 0x11CB4), *range(0x11CB5, 0x11CB7),
+        *range(0x11D31, 0x11D37), 0x11D3A, *range(0x11D3C, 0x11D3E), *range(0x11D3F, 0x11D46),
+        0x11D47, *range(0x11D90, 0x11D92), 0x11D95, 0x11D97, *range(0x11EF3, 0x11EF5), 0x16F4F,
+        0x16FE4, *range(0x1CF00, 0x1CF2E), *range(0x1CF30, 0x1CF47), *range(0x1E000, 0x1E007),
+        *range(0x1E008, 0x1E019), *range(0x1E01B, 0x1E022), *range(0x1E023, 0x1E025),
+        *range(0x1E026, 0x1E02B), *range(0x1E130, 0x1E137), 0x1E2AE, *range(0x1E2EC, 0x1E2F0),
+        *range(0x1E944, 0x1E94B),
+    ]
+)  # fmt: skip
+# ...and one Unicode 8.0 nonspacing mark that later became spacing (Mc): Rust strips it.
+RUST_EXTRA_NONSPACING_MARK: frozenset[int] = frozenset([0x1734])
+
 # Rust's char::is_whitespace is the Unicode White_Space property (stable since Unicode 6).
 WHITE_SPACE: frozenset[int] = frozenset(
     [*range(0x09, 0x0E), 0x20, 0x85, 0xA0, 0x1680, *range(0x2000, 0x200B),
@@ -121,6 +148,17 @@ def is_punctuation(ch: str, flavour: str = "rust") -> bool:
         if cp in RUST_NOT_PUNCTUATION:
             return False
     return unicodedata.category(ch).startswith("P")
+
+
+def is_nonspacing_mark(ch: str, flavour: str = "rust") -> bool:
+    """What accent stripping drops after NFD (category Mn: combining accents, not ß's parts)."""
+    if flavour == "rust":
+        cp = ord(ch)
+        if cp in RUST_EXTRA_NONSPACING_MARK:
+            return True
+        if cp in RUST_NOT_NONSPACING_MARK:
+            return False
+    return unicodedata.category(ch) == "Mn"
 
 
 def is_chinese_char(cp: int, flavour: str = "rust") -> bool:

@@ -123,8 +123,17 @@ class Segmenter:
             # Rust lower-cases character by character: no final-sigma rule.
             chars, origin = _expand(chars, origin, str.lower)
         if self.strip_accents:
-            chars, origin = _expand(chars, origin, _strip_accents_char)
+            chars, origin = _expand(chars, origin, self._strip_accents_char)
         return chars, origin
+
+    def _strip_accents_char(self, ch: str) -> str:
+        """Canonical decomposition, minus the nonspacing marks (é -> e, but ß stays ß)."""
+        if ch.isascii():
+            return ch
+        flavour = self.flavour
+        return "".join(
+            c for c in unicodedata.normalize("NFD", ch) if not _unicode.is_nonspacing_mark(c, flavour)
+        )
 
     def split_normalized(self, chars: list[str]) -> list[tuple[int, int]]:
         """Sub-word [start, end) ranges of normalized characters.
@@ -162,11 +171,6 @@ def _expand(chars: list[str], origin: list[int], f) -> tuple[list[str], list[int
     return out_c, out_o
 
 
-def _strip_accents_char(ch: str) -> str:
-    """Canonical decomposition, minus the nonspacing marks (é -> e, but ß stays ß)."""
-    if ch.isascii():
-        return ch
-    return "".join(c for c in unicodedata.normalize("NFD", ch) if unicodedata.category(c) != "Mn")
 
 
 def _nfc_with_map(

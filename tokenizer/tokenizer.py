@@ -196,6 +196,8 @@ class WordPieceTokenizer:
             nfc=nfc,
         )
         self._nfc = nfc
+        # Words need no per-character work unless they are lower-cased or accent-stripped.
+        self._plain_words = not (do_lower_case or strip)
         self._word_re = self._segmenter.word_re
         # Special tokens in the text are matched first, on the raw text, longest first.
         specials = sorted({getattr(self, r) for r in _SPECIAL_ROLES}, key=len, reverse=True)
@@ -385,11 +387,22 @@ class WordPieceTokenizer:
         bounded: when full, the older half is dropped.
         """
         seg = self._segmenter
+        vocab, unk = self.vocab, self.vocab[self.unk_token]
+        if self._plain_words and (seg.removed_re is None or not seg.removed_re.search(word)):
+            # Default options: the word is already normalized, one sub-word, offsets 1:1.
+            n = len(word)
+            pieces = wordpiece(word, vocab, self._max_token_chars) if n <= self.max_input_chars_per_word else None
+            if pieces is None:
+                entry: tuple = ((unk,), ((0, n),), (0,), 1)
+            else:
+                ids_ = [vocab[word[a:b]] if a == 0 else vocab[CONTINUATION_PREFIX + word[a:b]]
+                        for a, b in pieces]  # fmt: skip
+                entry = (tuple(ids_), tuple(pieces), (0,) * len(pieces), 1)
+            return self._remember(word, entry)
         chars, origin = seg.normalize_word(word)
         ids: list[int] = []
         spans: list[tuple[int, int]] = []
         subs: list[int] = []
-        vocab, unk = self.vocab, self.vocab[self.unk_token]
         ranges = seg.split_normalized(chars)
         for k, (lo, hi) in enumerate(ranges):
             sub = "".join(chars[lo:hi])
@@ -405,7 +418,9 @@ class WordPieceTokenizer:
                     ids.append(vocab[piece])
                     spans.append((origin[lo + a], origin[lo + b - 1] + 1))
             subs.extend([k] * (len(ids) - len(subs)))
-        entry = (tuple(ids), tuple(spans), tuple(subs), len(ranges))
+        return self._remember(word, (tuple(ids), tuple(spans), tuple(subs), len(ranges)))
+
+    def _remember(self, word: str, entry: tuple) -> tuple:
         cache = self._cache
         if len(cache) >= self._cache_size:
             for key in list(itertools.islice(cache, len(cache) // 2)):

@@ -104,10 +104,13 @@ def wordpiece(
     up as is, later ones with the ``##`` prefix. `max_token_chars` (the longest entry in the
     vocabulary) bounds the search so a long word costs O(len * max_token_chars) lookups.
     """
+    n = len(word)
+    if word in vocab:  # the common case: the whole word is a vocabulary entry
+        return [(0, n)]
     spans = []
-    start, n = 0, len(word)
+    start = 0
     while start < n:
-        end = min(n, start + max_token_chars)
+        end = n if n - start < max_token_chars else start + max_token_chars
         prefix = CONTINUATION_PREFIX if start else ""
         while end > start and prefix + word[start:end] not in vocab:
             end -= 1
