@@ -168,7 +168,7 @@ def test_word_and_sequence_ids_without_offsets(rust_tok, ours):
 @pytest.mark.parametrize("skip", [False, True])
 @pytest.mark.parametrize("cleanup", [None, False, True])
 def test_decode_matches_transformers(rust_tok, ours, skip, cleanup):
-    lines = corpus() + ["Hello I'm a [MASK] model.", "I don't know, do not ask ! 's 've 're n't"]
+    lines = [*corpus(), "Hello I'm a [MASK] model.", "I don't know, do not ask ! 's 've 're n't"]
     for line in lines:
         ids = rust_tok(line)["input_ids"]
         want = rust_tok.decode(ids, skip_special_tokens=skip,

@@ -391,7 +391,9 @@ class WordPieceTokenizer:
         if self._plain_words and (seg.removed_re is None or not seg.removed_re.search(word)):
             # Default options: the word is already normalized, one sub-word, offsets 1:1.
             n = len(word)
-            pieces = wordpiece(word, vocab, self._max_token_chars) if n <= self.max_input_chars_per_word else None
+            pieces = None
+            if n <= self.max_input_chars_per_word:
+                pieces = wordpiece(word, vocab, self._max_token_chars)
             if pieces is None:
                 entry: tuple = ((unk,), ((0, n),), (0,), 1)
             else:

@@ -55,7 +55,8 @@ SPECIAL_LINES = [
     "new format \u0890 \u08e2 \U000110cd \U00013430\U00013438",
     "CJK holes \U0002b81f\U0002b820\U0002b91f\U0002b920 \U0002ceaf\U0002ceb0 \u9fff\u4dbf",
     "CJK compat \uf900\ufa0e\ufaff \U0002f800\U0002fa1d 豈更",
-    "emoji 😀😃 👍🏽 👨\u200d👩\u200d👧 🇺🇳 ❤\ufe0f #\ufe0f\u20e3 🏴\U000e0067\U000e0062\U000e0065\U000e006e\U000e0067\U000e007f",
+    "emoji 😀😃 👍🏽 👨\u200d👩\u200d👧 🇺🇳 ❤\ufe0f #\ufe0f\u20e3 "
+    "🏴\U000e0067\U000e0062\U000e0065\U000e006e\U000e0067\U000e007f",
     "variation selectors \u845b\U000e0100 \u8fbb\U000e0101 a\ufe00",
     "fullwidth ＡＢＣ１２３！？ halfwidth ｶﾀｶﾅ ideographic　space",
     "mixed scripts: abcабвαβγאבגابج漢字かなカナ한글",
