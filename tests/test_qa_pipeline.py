@@ -198,7 +198,8 @@ def test_input_forms_agree(qa):
     assert qa({"question": q1, "context": c}) == single
     assert qa([{"question": q1, "context": c}]) == single  # one example: unwrapped, as 4.57.6
     both = qa(question=[q1, q2], context=c)
-    assert isinstance(both, list) and len(both) == 2 and both[0] == single
+    assert isinstance(both, list) and len(both) == 2
+    _assert_same(both[0], single, "batched")  # padded in one batch: equal up to rounding
     assert qa(question=[q1, q2], context=[c, c]) == both
     assert qa([{"question": q1, "context": c}, {"question": q2, "context": c}]) == both
     assert qa(question=[], context=[]) == []
