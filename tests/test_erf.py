@@ -159,6 +159,8 @@ def test_gelu_float32_matches_torch_exact_gelu():
           f"torch vs exact {theirs.max():.3f}, ours vs torch {vs_torch.max():.3f}")
     assert ours.max() <= 1 and vs_torch.max() <= 2
     assert got[-1] == np.inf and got[-3] == 1e30 and got[-2] == 0.0
+    np.testing.assert_allclose(gelu([-1, 0, 2]), gelu_reference(np.array([-1.0, 0.0, 2.0])), rtol=1e-15)
+    assert gelu(np.arange(3)).dtype == np.float64  # integers -> float64, as erf
     assert got[-7] == 0 and got[-6] == 0  # (torch returns +0.0 for -0.0; the formula gives -0.0)
     assert got[-5] > 0 and got[-4] < 0  # denormal inputs do not flush to zero
 
