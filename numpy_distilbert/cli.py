@@ -34,7 +34,7 @@ import time
 import warnings
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
-from typing import Any, NoReturn, TextIO
+from typing import Any, BinaryIO, NoReturn
 
 PROG = "numpy-distilbert"
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
@@ -360,32 +360,33 @@ class Item:
     problem: str | None = None
 
 
-def _open_input(path: str) -> tuple[TextIO, str, int | None]:
-    """(stream, name for messages, number of lines if cheaply known)."""
+def _open_input(path: str) -> tuple[BinaryIO, str, int | None]:
+    """(binary stream, name for messages, number of non-blank lines if cheaply known).
+
+    Lines are decoded one by one (`_lines`), so that one line of bad UTF-8 is one bad input,
+    not the end of the file.
+    """
     if path == "-":
-        return sys.stdin, "stdin", None
+        return sys.stdin.buffer, "stdin", None
     try:
         with open(path, "rb") as f:
             total = sum(1 for line in f if line.strip())
-        return open(path, encoding="utf-8"), path, total
+        return open(path, "rb"), path, total
     except OSError as exc:
         raise UsageError(f"cannot read input file {path}: {exc.strerror or exc}") from None
 
 
-def _lines(stream: TextIO, name: str) -> Iterator[tuple[int, str | None, str | None]]:
+def _lines(stream: BinaryIO) -> Iterator[tuple[int, str | None, str | None]]:
     """(line number, text, problem) for each non-blank line."""
-    number = 0
-    while True:
+    for number, raw in enumerate(stream, 1):
         try:
-            line = stream.readline()
+            text = raw.decode("utf-8")
         except UnicodeDecodeError as exc:
-            number += 1
-            yield number, None, f"{name} line {number} is not valid UTF-8 ({exc.reason})"
+            yield number, None, f"not valid UTF-8 (byte {exc.start + 1}: {exc.reason})"
             continue
-        if not line:
-            return
-        number += 1
-        text = line.rstrip("\r\n")
+        text = text.rstrip("\r\n")
+        if number == 1:
+            text = text.removeprefix("\ufeff")  # a byte-order mark some editors write
         if text.strip():
             yield number, text, None
 
@@ -413,19 +414,19 @@ def _items(args: argparse.Namespace, command: str) -> tuple[Iterable[Item], int 
             raise UsageError(f"no input: give {what}, -i FILE, or pipe lines on stdin")
         args.input = "-"
     stream, name, total = _open_input(args.input)
-    where = "stdin line" if name == "-" or stream is sys.stdin else f"{name} line"
+    where = f"{name} line"
     parse = _qa_record if command == "qa" else (lambda text: (text, None))
 
     def generate() -> Iterator[Item]:
         try:
-            for number, text, problem in _lines(stream, name):
+            for number, text, problem in _lines(stream):
                 if problem is None:
                     value, problem = parse(text)
                 else:
                     value = None
                 yield Item(f"{where} {number}", number, value, problem)
         finally:
-            if stream is not sys.stdin:
+            if stream is not sys.stdin.buffer:
                 stream.close()
 
     return generate(), total, False
@@ -571,11 +572,11 @@ def _run_verify(args: argparse.Namespace) -> int:
         raise UsageError("give either TEXT arguments or -i FILE, not both")
     if args.input:
         stream, name, _ = _open_input(args.input)
-        for _number, text, problem in _lines(stream, name):
+        for number, text, problem in _lines(stream):
             if problem is not None:
-                raise UsageError(problem)
+                raise UsageError(f"{name} line {number}: {problem}")
             texts.append(text)
-        if stream is not sys.stdin:
+        if stream is not sys.stdin.buffer:
             stream.close()
         if not texts:
             raise UsageError(f"{args.input} holds no text")

@@ -259,6 +259,21 @@ def test_tokenize_needs_only_the_tokenizer(models):
     assert bare[0]["tokens"] == tok.tokenize(text)
 
 
+def test_a_line_of_bad_utf8_is_one_bad_input(models, tmp_path):
+    batch = tmp_path / "mixed.txt"
+    batch.write_bytes("\ufefffirst line\n".encode() + b"caf\xe9 latin-1\n" + b"dritte Zeile\n")
+    proc = cli("tokenize", "-m", models["vocab"], "--no-special-tokens", "-i", batch)
+    assert proc.returncode == 1
+    assert_one_error_line(proc, 1, f"{batch} line 2:", "UTF-8")
+    from tokenizer import WordPieceTokenizer
+
+    tok = WordPieceTokenizer.from_pretrained(models["vocab"])
+    out = jsonl(proc.stdout)
+    assert len(out) == 3 and set(out[1]) == {"error", "line"} and out[1]["line"] == 2
+    assert out[0]["tokens"] == tok.tokenize("first line")  # the byte-order mark is dropped
+    assert out[2]["tokens"] == tok.tokenize("dritte Zeile")
+
+
 # ------------------------------------------------------------------ progress
 def _run_on_tty_stderr(*args, stdin: str) -> str:
     """Run with stderr on a pseudo-terminal (so it `isatty()`); return what was written there."""
