@@ -196,11 +196,26 @@ def _nfc_with_map(
     def flush(i: int, j: int) -> None:
         if i >= j:
             return
-        piece = normalize("NFC", text[i:j])
-        lo, hi = starts[i], ends[j - 1]
+        raw = text[i:j]
+        piece = normalize("NFC", raw)
         out_chars.append(piece)
-        out_s.extend([lo] * len(piece))
-        out_e.extend([hi] * len(piece))
+        # Characters NFC left in place (common prefix and suffix) keep their own offsets;
+        # the ones it composed or reordered point at the span they came from.
+        n = min(len(raw), len(piece))
+        p = 0
+        while p < n and raw[p] == piece[p]:
+            p += 1
+        q = 0
+        while q < n - p and raw[-1 - q] == piece[-1 - q]:
+            q += 1
+        out_s.extend(starts[i : i + p])
+        out_e.extend(ends[i : i + p])
+        mid = len(piece) - p - q
+        if mid:
+            out_s.extend([starts[i + p]] * mid)
+            out_e.extend([ends[j - 1 - q]] * mid)
+        out_s.extend(starts[j - q : j])
+        out_e.extend(ends[j - q : j])
 
     for i in range(1, len(text)):
         ch = text[i]
