@@ -627,7 +627,8 @@ class WordPieceTokenizer:
         if return_overflowing_tokens:
             data["overflow_to_sample_mapping"] = [i for i, g in enumerate(groups) for _ in g]
         elif not batched:
-            data = {k: v[0] for k, v in data.items()}
+            # transformers removes the batch level of the per-token lists only ("length" stays).
+            data = {k: v[0] if v and isinstance(v[0], list) else v for k, v in data.items()}
         if not detail:
             rows = _LazyRows(self, text, text_pair, add_special_tokens, pad_strategy,
                              trunc_strategy, max_length, stride, return_overflowing_tokens)  # fmt: skip

@@ -1,0 +1,93 @@
+"""Property tests: arbitrary Unicode text, pairs, truncation and padding against transformers.
+
+Text is drawn from every general category (surrogates excluded: they are not text). Our
+default mode is compared with the Rust ``BertTokenizer`` on everything it returns; our NFC
+mode with ``BertTokenizerLegacy`` on ids. The documented divergence table lists none for
+either mode, so any mismatch fails.
+"""
+
+from __future__ import annotations
+
+import pytest
+from conftest import require_module
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from tokenizer import WordPieceTokenizer
+
+# Mostly words and spaces, with any character at all mixed in, and the special tokens.
+_any_char = st.characters(exclude_categories=("Cs",))
+_piece = st.one_of(
+    st.text(_any_char, max_size=6),
+    st.sampled_from([" ", "  ", "\n", "[MASK]", "[SEP]", "[mask]", "the", "unaffable", "naïve",
+                     "Straße", "中文", "ليس", "हिंदी", "e\u0301", "\u200b", ".", "'", "$", "😀"]),
+)  # fmt: skip
+texts = st.lists(_piece, max_size=25).map("".join)
+
+
+@pytest.fixture(scope="module")
+def toks(shared_model_path):
+    transformers = require_module("transformers")
+    legacy = require_module("transformers.models.bert.tokenization_bert_legacy")
+    return {
+        "rust": transformers.BertTokenizer.from_pretrained(shared_model_path),
+        "legacy": legacy.BertTokenizerLegacy.from_pretrained(shared_model_path),
+        "ours": WordPieceTokenizer.from_pretrained(shared_model_path),
+        "ours_nfc": WordPieceTokenizer.from_pretrained(shared_model_path, unicode_normalization="NFC"),
+    }
+
+
+def _compare(rust, ours, args, kwargs):
+    try:
+        want = rust(*args, **kwargs)
+    except BaseException as exc:  # tokenizers raises (or panics) on impossible settings
+        if isinstance(exc, (KeyboardInterrupt, SystemExit)):
+            raise
+        with pytest.raises(ValueError):
+            ours(*args, **kwargs)
+        return
+    got = ours(*args, **kwargs)
+    assert dict(got) == dict(want)
+    rows = len(want["input_ids"]) if isinstance(want["input_ids"][0:1] and want["input_ids"][0], list) else 1
+    for i in range(rows):
+        assert got.word_ids(i) == want.word_ids(i)
+        assert got.sequence_ids(i) == want.sequence_ids(i)
+
+
+@settings(max_examples=300, deadline=None)
+@given(text=texts)
+def test_any_text_default_mode(toks, text):
+    kw = dict(return_offsets_mapping=True, return_special_tokens_mask=True)
+    _compare(toks["rust"], toks["ours"], (text,), kw)
+    assert toks["ours"].tokenize(text) == toks["rust"].tokenize(text)
+
+
+@settings(max_examples=200, deadline=None)
+@given(text=texts)
+def test_any_text_nfc_mode(toks, text):
+    assert toks["ours_nfc"](text)["input_ids"] == toks["legacy"](text)["input_ids"]
+    assert toks["ours_nfc"].tokenize(text) == toks["legacy"].tokenize(text)
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    batch=st.lists(st.tuples(texts, st.one_of(st.none(), texts)), min_size=1, max_size=4),
+    padding=st.sampled_from([False, True, "longest", "max_length"]),
+    truncation=st.sampled_from([None, False, True, "longest_first", "only_first", "only_second"]),
+    max_length=st.one_of(st.none(), st.integers(0, 40)),
+    stride=st.integers(0, 6),
+    overflow=st.booleans(),
+    add_special_tokens=st.booleans(),
+    batched=st.booleans(),
+)
+def test_pairs_truncation_padding(toks, batch, padding, truncation, max_length, stride, overflow,
+                                  add_special_tokens, batched):  # fmt: skip
+    kw = dict(padding=padding, truncation=truncation, max_length=max_length, stride=stride,
+              return_overflowing_tokens=overflow, add_special_tokens=add_special_tokens,
+              return_offsets_mapping=True, return_special_tokens_mask=True, return_length=True)  # fmt: skip
+    if batched:
+        firsts = [a for a, _ in batch]
+        pairs = None if any(b is None for _, b in batch) else [b for _, b in batch]
+        _compare(toks["rust"], toks["ours"], (firsts, pairs), kw)
+    else:
+        _compare(toks["rust"], toks["ours"], batch[0], kw)
