@@ -1,0 +1,232 @@
+"""Unit tests of each rule on a tiny in-memory vocabulary (no transformers needed).
+
+Modelled on google-research/bert's tokenization_test.py: the expected outputs are BERT's
+documented behaviour for these inputs, not something read off our own output.
+"""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+
+from tokenizer import WordPieceTokenizer, _unicode
+from tokenizer.wordpiece import load_vocab_file
+
+VOCAB = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", "want", "##want", "##ed", "wa", "un",
+         "runn", "##ing", ",", "low", "lowest", "hello", "world", "!", "?", "a", "b", "##b", "ab",
+         "中", "国", "é", "e", "cafe", "café", "x", "$", "+", "=", "<", ">", "^", "|", "~", "the",
+         "of", "[", "]", "mask", "'", "s", "##s", "aff", "##aff", "##able"]  # fmt: skip
+
+
+@pytest.fixture(scope="module")
+def tok():
+    return WordPieceTokenizer(VOCAB)
+
+
+def test_wordpiece_greedy_longest_match_first(tok):
+    assert tok.tokenize("unwanted running") == ["un", "##want", "##ed", "runn", "##ing"]
+    assert tok.tokenize("unwantedX running") == ["[UNK]", "runn", "##ing"]
+    assert tok.tokenize("lowest") == ["lowest"]  # longest match, not "low" + ...
+    assert tok.tokenize("") == []
+    assert tok.tokenize("unaffable") == ["un", "##aff", "##able"]
+
+
+def test_max_input_chars_per_word():
+    t = WordPieceTokenizer(VOCAB, max_input_chars_per_word=4)
+    assert t.tokenize("want wantwant") == ["want", "[UNK]"]
+    assert WordPieceTokenizer(VOCAB).tokenize("b" * 101) == ["[UNK]"]
+
+
+def test_chinese_chars_are_words(tok):
+    assert tok.tokenize("ah博推zz中国") == ["[UNK]", "[UNK]", "[UNK]", "[UNK]", "中", "国"]
+    no_cjk = WordPieceTokenizer(VOCAB, tokenize_chinese_chars=False)
+    assert no_cjk.tokenize("中国") == ["[UNK]"]
+
+
+def test_punctuation_split_including_ascii_symbols(tok):
+    assert tok.tokenize("hello,world!?") == ["hello", ",", "world", "!", "?"]
+    assert tok.tokenize("a$b+a=b<a>b^a|b~x") == ["a", "$", "b", "+", "a", "=", "b", "<", "a", ">",
+                                                 "b", "^", "a", "|", "b", "~", "x"]  # fmt: skip
+
+
+def test_lower_case_and_accents():
+    lower = WordPieceTokenizer(VOCAB, do_lower_case=True)  # strip_accents follows: True
+    assert lower.tokenize(" \tHeLLo!how  \n Are yoU?  ") == ["hello", "!", "[UNK]", "[UNK]", "[UNK]", "?"]
+    assert lower.tokenize("Café") == ["cafe"]
+    keep = WordPieceTokenizer(VOCAB, do_lower_case=True, strip_accents=False)
+    assert keep.tokenize("Café") == ["café"]
+    strip_only = WordPieceTokenizer(VOCAB, strip_accents=True)
+    assert strip_only.tokenize("café Hello") == ["cafe", "[UNK]"]
+    cased = WordPieceTokenizer(VOCAB)
+    assert cased.tokenize("Café hello") == ["[UNK]", "hello"]
+
+
+def test_clean_text_and_whitespace(tok):
+    assert tok.tokenize("a\u200bb") == ["ab"]  # zero-width space: removed, word not split
+    assert tok.tokenize("a\x00b\ufffdx") == ["[UNK]"]  # "abx": NUL and U+FFFD are dropped
+    assert tok.tokenize("a\u00a0b\u3000a\tb\nx") == ["a", "b", "a", "b", "x"]
+    assert tok.tokenize("a\u00adb") == ["ab"]  # soft hyphen is a format character
+    raw = WordPieceTokenizer(VOCAB, clean_text=False)
+    assert raw.tokenize("a\u200bb") == ["[UNK]"]
+
+
+def test_character_rules():
+    assert _unicode.is_whitespace(" ") and _unicode.is_whitespace("\t") and _unicode.is_whitespace("\u00a0")
+    assert not _unicode.is_whitespace("A") and not _unicode.is_whitespace("-")
+    assert _unicode.is_control("\u0005") and _unicode.is_control("\u200b")
+    assert not _unicode.is_control("A") and not _unicode.is_control(" ")
+    assert not _unicode.is_control("\t") and not _unicode.is_control("\r")
+    for ch in "-$`.":
+        assert _unicode.is_punctuation(ch)
+    assert not _unicode.is_punctuation("A") and not _unicode.is_punctuation(" ")
+    assert _unicode.is_chinese_char(ord("中")) and not _unicode.is_chinese_char(ord("か"))
+    # the documented Rust/Python differences
+    assert _unicode.is_chinese_char(0x2B820, "python") and not _unicode.is_chinese_char(0x2B820, "rust")
+    assert _unicode.is_control("\u0378", "python") and not _unicode.is_control("\u0378", "rust")
+    assert _unicode.is_punctuation("\u2e52", "python") and not _unicode.is_punctuation("\u2e52", "rust")
+    assert _unicode.is_whitespace("\u2028", "rust") and _unicode.is_whitespace("\u2028", "python")
+
+
+def test_special_tokens_in_text(tok):
+    assert tok.tokenize("the[MASK]of") == ["the", "[MASK]", "of"]
+    assert tok.tokenize("the [mask] of") == ["the", "[", "mask", "]", "of"]
+    enc = tok("the[MASK]of", return_offsets_mapping=True, return_special_tokens_mask=True)
+    assert enc["offset_mapping"] == [(0, 0), (0, 3), (3, 9), (9, 11), (0, 0)]
+    assert enc["special_tokens_mask"] == [1, 0, 0, 0, 1]
+    assert enc.word_ids() == [None, 0, 1, 2, None]
+
+
+def test_empty_string_gives_cls_sep(tok):
+    assert tok("")["input_ids"] == [tok.cls_token_id, tok.sep_token_id]
+    assert tok.encode("") == [2, 3]
+
+
+def test_offsets_point_into_original_text(tok):
+    text = "x\u200bab \u4e2d lowest"
+    enc = tok(text, return_offsets_mapping=True)
+    spans = [text[a:b] for a, b in enc["offset_mapping"][1:-1]]
+    assert spans == ["x\u200bab", "中", "lowest"]
+    assert enc["offset_mapping"][0] == (0, 0)
+
+
+def test_pair_truncation_and_overflow(tok):
+    enc = tok("a b a b a b", "x x", truncation="only_first", max_length=7, stride=1,
+              return_overflowing_tokens=True)  # fmt: skip
+    ids = enc["input_ids"]
+    # budget 7 - 3 = 4 -> first text keeps 2 tokens; windows of 2 overlapping by 1
+    assert [row[1:3] for row in ids] == [[19, 20], [20, 19], [19, 20], [20, 19], [19, 20]]
+    assert enc["overflow_to_sample_mapping"] == [0] * 5
+    assert all(row[3:] == [3, 29, 29, 3] for row in ids)
+    assert enc.sequence_ids(0) == [None, 0, 0, None, 1, 1, None]
+
+
+def test_padding(tok):
+    enc = tok(["a", "a b a"], padding=True)
+    assert enc["input_ids"] == [[2, 19, 3, 0, 0], [2, 19, 20, 19, 3]]
+    assert enc["attention_mask"] == [[1, 1, 1, 0, 0], [1, 1, 1, 1, 1]]
+    enc = tok(["a"], padding="max_length", max_length=4)
+    assert enc["input_ids"] == [[2, 19, 3, 0]]
+
+
+def test_decode(tok):
+    ids = tok.encode("un want hello , world !")
+    assert tok.decode(ids) == "[CLS] un want hello, world! [SEP]"
+    assert tok.decode(tok.encode("unwanted"), skip_special_tokens=True) == "unwanted"
+    assert tok.decode(tok.encode("a ' s"), skip_special_tokens=True) == "a's"
+    assert tok.decode(tok.encode("a ' s"), skip_special_tokens=True, clean_up_tokenization_spaces=False) == "a ' s"
+    with pytest.raises(ValueError, match="not in the vocabulary"):
+        tok.decode([10_000])
+
+
+def test_bad_input_types(tok):
+    for bad in (None, 3, b"bytes", ["ok", 5]):
+        with pytest.raises(TypeError, match=type(bad if not isinstance(bad, list) else 5).__name__):
+            tok(bad)
+    with pytest.raises(TypeError, match="bytes"):
+        tok.tokenize(b"abc")
+    with pytest.raises(TypeError):
+        tok.encode("a", 7)
+
+
+def test_lone_surrogates_are_a_value_error(tok):
+    with pytest.raises(ValueError, match="surrogate U\\+D800"):
+        tok("abc\ud800def")
+    with pytest.raises(ValueError, match="surrogate"):
+        tok(["fine", "\udfff"])
+
+
+def test_bad_options(tok):
+    with pytest.raises(ValueError, match="padding"):
+        tok("a", padding="sideways")
+    with pytest.raises(ValueError, match="truncation"):
+        tok("a", truncation="middle")
+    with pytest.raises(ValueError, match="only_second"):
+        tok("a b a b", truncation="only_second", max_length=3)
+    with pytest.raises(ValueError, match="stride"):
+        tok("a b a b a b", truncation=True, max_length=4, stride=3)
+    with pytest.raises(ValueError, match="unicode_normalization"):
+        WordPieceTokenizer(VOCAB, unicode_normalization="NFKC")
+    with pytest.raises(ValueError, match="mask_token"):
+        WordPieceTokenizer(["[PAD]", "[UNK]", "[CLS]", "[SEP]"])
+
+
+def test_vocab_file_errors_name_file_and_line(tmp_path):
+    missing = tmp_path / "nope.txt"
+    with pytest.raises(FileNotFoundError, match="nope.txt"):
+        load_vocab_file(missing)
+    bad = tmp_path / "vocab.txt"
+    bad.write_text("[PAD]\n[UNK]\n\n[CLS]\n", encoding="utf-8")
+    with pytest.raises(ValueError, match=r"vocab.txt, line 3: empty token"):
+        load_vocab_file(bad)
+    bad.write_text("[PAD]\n[UNK]\n[PAD]\n", encoding="utf-8")
+    with pytest.raises(ValueError, match=r"line 3: token '\[PAD\]' repeats line 1"):
+        load_vocab_file(bad)
+    bad.write_bytes(b"[PAD]\n[UNK]\n\xff\xfe\n")
+    with pytest.raises(ValueError, match=r"line 3: vocabulary is not valid UTF-8"):
+        load_vocab_file(bad)
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    with pytest.raises(FileNotFoundError, match="neither vocab.txt nor tokenizer.json"):
+        WordPieceTokenizer.from_pretrained(empty)
+    (tmp_path / "tokenizer_config.json").write_text("{not json", encoding="utf-8")
+    bad.write_text("\n".join(VOCAB) + "\n", encoding="utf-8")
+    with pytest.raises(ValueError, match="tokenizer_config.json, line 1"):
+        WordPieceTokenizer.from_pretrained(tmp_path)
+
+
+def test_from_pretrained_reads_config(tmp_path):
+    (tmp_path / "vocab.txt").write_text("\n".join(VOCAB) + "\n", encoding="utf-8")
+    (tmp_path / "tokenizer_config.json").write_text(
+        '{"do_lower_case": true, "model_max_length": 8, "clean_up_tokenization_spaces": false}'
+    )
+    t = WordPieceTokenizer.from_pretrained(tmp_path)
+    assert t.do_lower_case and t.model_max_length == 8 and not t.clean_up_tokenization_spaces
+    assert t.tokenize("HELLO") == ["hello"]
+    assert len(t("a " * 20, truncation=True)["input_ids"]) == 8
+    assert WordPieceTokenizer.from_pretrained(tmp_path, do_lower_case=False).tokenize("HELLO") == ["[UNK]"]
+
+
+def test_huge_input_is_linear(tok):
+    """10 MB of text: no recursion limit, no quadratic blow-up (generous bound: 8x the input
+    may take at most 20x the time)."""
+    unit = "want unwanted a\u200bb 中国, lowest! " * 8
+    small = unit * (1_250_000 // len(unit))
+    big = small * 8  # ~10 MB
+    t0 = time.perf_counter()
+    n_small = len(tok.encode(small))
+    t1 = time.perf_counter()
+    n_big = len(tok.encode(big))
+    t2 = time.perf_counter()
+    assert n_big - 2 == 8 * (n_small - 2)
+    assert (t2 - t1) < 20 * max(t1 - t0, 1e-3)
+    one_word = "ab" * 5_000_000  # a single 10M-character word
+    assert tok.tokenize(one_word) == ["[UNK]"]
+    enc = tok("x" + "\u200b" * 1_000_000 + "x", return_offsets_mapping=True)
+    assert enc["offset_mapping"][1:-1] == [(0, 1_000_002)]  # one word "xx", [UNK] in this vocab
+
+
+def test_word_cache_is_bounded():
+    t = WordPieceTokenizer(VOCAB, word_cache_size=64)
+    t.tokenize(" ".join(f"w{i}" for i in range(1000)))
+    assert len(t._cache) <= 64
