@@ -64,6 +64,14 @@ _pool_pid = 0  # a forked child inherits the pool object but not its threads: it
 _scratch = threading.local()  # per thread: float64 work space for one block
 
 
+def _work32(rows: int, n: int) -> np.ndarray:
+    """This thread's float32 scratch space for one block, as [rows, n] (reused, never zeroed)."""
+    work = getattr(_scratch, "work32", None)
+    if work is None:
+        work = _scratch.work32 = np.empty((4, _BLOCK), dtype=np.float32)
+    return work[:rows, :n]
+
+
 def _work(rows: int, n: int) -> np.ndarray:
     """This thread's float64 scratch space for one block, as [rows, n] (reused, never zeroed)."""
     work = getattr(_scratch, "work", None)
@@ -165,16 +173,41 @@ def erf(x: np.ndarray) -> np.ndarray:
 
 
 # --------------------------------------------------------------------- activations
+def _gelu32_coefficients() -> tuple[tuple[np.float32, ...], tuple[np.float32, ...]]:
+    """erf's float32 rational with GELU's constants folded in: 0.5·erf(x/√2) = x·A(x²)/B(x²).
+
+    With r = 1/√2, erf(x·r) = x·r·P(r²x²)/Q(r²x²); so A_k = 0.5·r·P_k·r^(2k) and B_k = Q_k·r^(2k),
+    both divided by B's leading coefficient to keep B monic. Computed in float64, stored float32.
+    """
+    r2 = 0.5  # r² = 1/2
+    a = [0.5 * math.sqrt(r2) * p * r2**k for k, p in enumerate(_ERF32_P)]
+    b = [q * r2**k for k, q in enumerate(_ERF32_Q)]
+    lead = b[-1]
+    return tuple(np.float32(c / lead) for c in a), tuple(np.float32(c / lead) for c in b)
+
+
+_GELU32_A, _GELU32_B = _gelu32_coefficients()
+_GELU32_CLAMP = np.float32(_ERF32_CLAMP * math.sqrt(2.0))  # erf(x/√2) is ±1 in float32 beyond
+
+
 def _gelu32_block(x: np.ndarray, out: np.ndarray) -> None:
-    """out = 0.5·x·(1 + erf(x/√2)) for one float32 block [n], rounded to float32 once."""
-    t = np.multiply(x, 1.0 / math.sqrt(2.0), dtype=np.float64)  # [n] float64
-    e = np.multiply(t, _erf32_ratio(t), out=t)  # erf(x/√2)
-    # The fit may exceed 1 by 1e-8 near the clamp: harmless once erf is rounded to float32, but
-    # here 1 + erf must be exactly 0 where erf = -1, or gelu(-1e30) would be 1e21 instead of 0.
-    np.clip(e, -1.0, 1.0, out=e)
-    np.add(e, 1.0, out=e)
-    np.multiply(e, x, out=e)
-    np.multiply(e, 0.5, out=out, casting="same_kind")
+    """out = x·Φ(x) = x·(0.5 + x·A(x²)/B(x²)) for one float32 block [n], in float32 arithmetic.
+
+    The FFN's hot path. Float32 arithmetic is twice as fast as float64 here, and the folded
+    constants save three passes; the price is ~7 ulp in Φ instead of 1, which leaves GELU as
+    accurate as PyTorch's own float32 kernel (tests/test_erf.py measures both).
+    """
+    xc, s, p, q = _work32(4, x.size)  # each [n] float32
+    np.clip(x, -_GELU32_CLAMP, _GELU32_CLAMP, out=xc)  # keeps NaN
+    np.multiply(xc, xc, out=s)
+    _horner(_GELU32_A, s, p)
+    _horner(_GELU32_B, s, q)
+    np.divide(p, q, out=p)
+    np.multiply(p, xc, out=p)  # 0.5·erf(x/√2)
+    np.add(p, 0.5, out=p)  # Φ(x)
+    # Φ must be exactly 0 where erf = -1, or gelu(-1e30) would be huge instead of 0.
+    np.clip(p, 0.0, 1.0, out=p)
+    np.multiply(p, x, out=out)
 
 
 def gelu(x: np.ndarray) -> np.ndarray:

@@ -157,7 +157,9 @@ def test_gelu_float32_matches_torch_exact_gelu():
     vs_torch = np.abs(got[finite].astype(np.float64) - want[finite]) / tol[finite]
     print(f"\nfloat32 gelu, errors in units of (|x|·2^-23 + 2 ulp): ours vs exact {ours.max():.3f}, "
           f"torch vs exact {theirs.max():.3f}, ours vs torch {vs_torch.max():.3f}")
-    assert ours.max() <= 1 and vs_torch.max() <= 2
+    # The FFN's float32 GELU runs erf's rational in float32 arithmetic (2x faster than the
+    # float64-evaluated erf()): about PyTorch's own accuracy, not erf()'s 1 ulp.
+    assert ours.max() <= 2 and vs_torch.max() <= 2
     assert got[-1] == np.inf and got[-3] == 1e30 and got[-2] == 0.0
     np.testing.assert_allclose(gelu([-1, 0, 2]), gelu_reference(np.array([-1.0, 0.0, 2.0])), rtol=1e-15)
     assert gelu(np.arange(3)).dtype == np.float64  # integers -> float64, as erf
