@@ -227,15 +227,20 @@ class DistilBertModel(PretrainedModel):
         ids, mask = prepare_inputs(input_ids, attention_mask, self.config)
         x = embed(ids, self.word_embeddings, self.position_embeddings, *self.embedding_norm)
         bias = None if mask is None or mask.all() else attention_bias(mask, self.dtype)
-        hidden_states, attentions = [x], []
+        # Intermediates are kept only when asked for: at 32×128 the attention weights alone
+        # are 25 MB a layer.
+        hidden_states = [x] if output_hidden_states else None
+        attentions = [] if output_attentions else None
         for block in self.blocks:
             x, weights = transformer_block(x, block, self.config.n_heads, bias, self.activation)
-            hidden_states.append(x)
-            attentions.append(weights)
+            if hidden_states is not None:
+                hidden_states.append(x)
+            if attentions is not None:
+                attentions.append(weights)
         return DistilBertOutput(
             last_hidden_state=x,
-            hidden_states=tuple(hidden_states) if output_hidden_states else None,
-            attentions=tuple(attentions) if output_attentions else None,
+            hidden_states=None if hidden_states is None else tuple(hidden_states),
+            attentions=None if attentions is None else tuple(attentions),
         )
 
 

@@ -115,6 +115,7 @@ def test_equals_transformers_eager(reference, data, config, seed):
     with tempfile.TemporaryDirectory() as directory:
         model = build(reference, directory, config, seed)
         ours = DistilBertForMaskedLM.from_pretrained(directory)
+        oracle = DistilBertForMaskedLM.from_pretrained(directory, dtype=np.float64)
     eager = run_reference(reference, model, ids, mask, "eager")
     encoded = ours.distilbert(ids, mask, output_hidden_states=True, output_attentions=True)
     logits = ours(ids, mask)
@@ -129,9 +130,19 @@ def test_equals_transformers_eager(reference, data, config, seed):
     for name, diff in (("hidden", hidden), ("attention", attention), ("logits", logit)):
         MEASURED[name] = max(MEASURED[name], diff)
     assert np.isfinite(logits).all(), "NaN/inf in logits (a fully padded row?)"
-    assert hidden <= HIDDEN_TOL
-    assert attention <= HIDDEN_TOL
-    assert logit <= LOGITS_TOL
+    # A tiny random config can be ill-conditioned: a LayerNorm over dim=2 amplifies rounding
+    # a thousandfold, and there float32 itself is not good to 1e-5 (seen: transformers 3e-5
+    # from exact, ours 1e-5 from transformers). The float64 oracle measures transformers' own
+    # float32 error; ours may differ from transformers by the tolerance, or by twice that.
+    exact = oracle.distilbert(ids, mask, output_hidden_states=True, output_attentions=True)
+    pairs = zip(eager.hidden_states, exact.hidden_states, strict=True)
+    torch_hidden = max(max_diff(b.numpy(), e) for b, e in pairs)
+    pairs = zip(eager.attentions, exact.attentions, strict=True)
+    torch_attention = max(max_diff(b.numpy(), e) for b, e in pairs)
+    torch_logits = max_diff(eager.logits.numpy(), oracle(ids, mask))
+    assert hidden <= max(HIDDEN_TOL, 2 * torch_hidden)
+    assert attention <= max(HIDDEN_TOL, 2 * torch_attention)
+    assert logit <= max(LOGITS_TOL, 2 * torch_logits)
 
     # Default sdpa attention agrees on every row that holds at least one token.
     rows = mask.any(axis=1)
