@@ -97,14 +97,8 @@ class DistilBertForSequenceClassification(PretrainedModel):
         self.dtype = dtype = self.distilbert.dtype
         d, c = config.dim, config.num_labels
         why = "sequence classification head"
-        self.pre_classifier = (
-            checkpoint.take("pre_classifier.weight", (d, d), dtype, why=why),
-            checkpoint.take("pre_classifier.bias", (d,), dtype, why=why),
-        )
-        self.classifier = (
-            checkpoint.take("classifier.weight", (c, d), dtype, why=why),
-            checkpoint.take("classifier.bias", (c,), dtype, why=why),
-        )
+        self.pre_classifier = checkpoint.take_affine("pre_classifier", d, d, dtype, why)
+        self.classifier = checkpoint.take_affine("classifier", c, d, dtype, why)
 
     def __call__(
         self, input_ids: Any, attention_mask: Any = None, token_type_ids: Any = None
@@ -123,10 +117,7 @@ class DistilBertForTokenClassification(PretrainedModel):
         self.dtype = dtype = self.distilbert.dtype
         d, c = config.dim, config.num_labels
         why = "token classification head"
-        self.classifier = (
-            checkpoint.take("classifier.weight", (c, d), dtype, why=why),
-            checkpoint.take("classifier.bias", (c,), dtype, why=why),
-        )
+        self.classifier = checkpoint.take_affine("classifier", c, d, dtype, why)
 
     def __call__(
         self, input_ids: Any, attention_mask: Any = None, token_type_ids: Any = None
@@ -143,10 +134,7 @@ class DistilBertForQuestionAnswering(PretrainedModel):
         self.distilbert = DistilBertModel(config, checkpoint, dtype)
         self.dtype = dtype = self.distilbert.dtype
         why = "question answering head"
-        self.qa_outputs = (
-            checkpoint.take("qa_outputs.weight", (2, config.dim), dtype, why=why),
-            checkpoint.take("qa_outputs.bias", (2,), dtype, why=why),
-        )
+        self.qa_outputs = checkpoint.take_affine("qa_outputs", 2, config.dim, dtype, why)
 
     def __call__(
         self, input_ids: Any, attention_mask: Any = None, token_type_ids: Any = None
@@ -165,14 +153,8 @@ class DistilBertForMultipleChoice(PretrainedModel):
         self.dtype = dtype = self.distilbert.dtype
         d = config.dim
         why = "multiple choice head"
-        self.pre_classifier = (
-            checkpoint.take("pre_classifier.weight", (d, d), dtype, why=why),
-            checkpoint.take("pre_classifier.bias", (d,), dtype, why=why),
-        )
-        self.classifier = (
-            checkpoint.take("classifier.weight", (1, d), dtype, why=why),
-            checkpoint.take("classifier.bias", (1,), dtype, why=why),
-        )
+        self.pre_classifier = checkpoint.take_affine("pre_classifier", d, d, dtype, why)
+        self.classifier = checkpoint.take_affine("classifier", 1, d, dtype, why)
 
     def __call__(
         self, input_ids: Any, attention_mask: Any = None, token_type_ids: Any = None

@@ -68,25 +68,25 @@ def _take_block(ckpt: Checkpoint, config: DistilBertConfig, i: int, dtype: np.dt
     d, f = config.dim, config.hidden_dim
     prefix = f"transformer.layer.{i}."
 
-    def take(name: str, shape: tuple[int, ...]) -> np.ndarray:
-        return ckpt.take(prefix + name, shape, dtype, why=f"layer {i}")
+    def affine(name: str, out_features: int, in_features: int | None) -> tuple[np.ndarray, np.ndarray]:
+        return ckpt.take_affine(prefix + name, out_features, in_features, dtype, why=f"layer {i}")
 
-    def norm(name: str) -> tuple[np.ndarray, np.ndarray]:
-        return take(f"{name}.weight", (d,)), take(f"{name}.bias", (d,))
-
-    attn = "attention."
+    (w_q, b_q), (w_k, b_k), (w_v, b_v) = (affine(f"attention.{p}_lin", d, d) for p in "qkv")
+    w_out, b_out = affine("attention.out_lin", d, d)
+    w_ffn1, b_ffn1 = affine("ffn.lin1", f, d)
+    w_ffn2, b_ffn2 = affine("ffn.lin2", d, f)
     return BlockWeights(
         # One [3D, D] matrix makes q, k and v in a single matrix product (a copy of 3·D² floats).
-        w_qkv=np.concatenate([take(attn + f"{p}_lin.weight", (d, d)) for p in "qkv"]),
-        b_qkv=np.concatenate([take(attn + f"{p}_lin.bias", (d,)) for p in "qkv"]),
-        w_out=take(attn + "out_lin.weight", (d, d)),
-        b_out=take(attn + "out_lin.bias", (d,)),
-        sa_norm=norm("sa_layer_norm"),
-        w_ffn1=take("ffn.lin1.weight", (f, d)),
-        b_ffn1=take("ffn.lin1.bias", (f,)),
-        w_ffn2=take("ffn.lin2.weight", (d, f)),
-        b_ffn2=take("ffn.lin2.bias", (d,)),
-        out_norm=norm("output_layer_norm"),
+        w_qkv=np.concatenate([w_q, w_k, w_v]),
+        b_qkv=np.concatenate([b_q, b_k, b_v]),
+        w_out=w_out,
+        b_out=b_out,
+        sa_norm=affine("sa_layer_norm", d, None),
+        w_ffn1=w_ffn1,
+        b_ffn1=b_ffn1,
+        w_ffn2=w_ffn2,
+        b_ffn2=b_ffn2,
+        out_norm=affine("output_layer_norm", d, None),
     )
 
 
@@ -209,10 +209,7 @@ class DistilBertModel(PretrainedModel):
             self.position_embeddings = checkpoint.take(
                 positions, (config.max_position_embeddings, d), dtype
             )  # [P, D]
-        self.embedding_norm = (
-            checkpoint.take("embeddings.LayerNorm.weight", (d,), dtype),
-            checkpoint.take("embeddings.LayerNorm.bias", (d,), dtype),
-        )
+        self.embedding_norm = checkpoint.take_affine("embeddings.LayerNorm", d, None, dtype)
         self.blocks = [_take_block(checkpoint, config, i, dtype) for i in range(config.n_layers)]
         self.activation = ACTIVATIONS[config.activation]
 
@@ -272,14 +269,8 @@ class DistilBertForMaskedLM(PretrainedModel):
         self.distilbert = DistilBertModel(config, checkpoint, dtype)
         self.dtype = dtype = self.distilbert.dtype
         d, v = config.dim, config.vocab_size
-        self.transform = (
-            checkpoint.take("vocab_transform.weight", (d, d), dtype, why="MLM head"),
-            checkpoint.take("vocab_transform.bias", (d,), dtype, why="MLM head"),
-        )
-        self.transform_norm = (
-            checkpoint.take("vocab_layer_norm.weight", (d,), dtype, why="MLM head"),
-            checkpoint.take("vocab_layer_norm.bias", (d,), dtype, why="MLM head"),
-        )
+        self.transform = checkpoint.take_affine("vocab_transform", d, d, dtype, why="MLM head")
+        self.transform_norm = checkpoint.take_affine("vocab_layer_norm", d, None, dtype, why="MLM head")
         if "vocab_projector.weight" in checkpoint:
             # A stored output matrix wins, tied or not: transformers 5 loads it as it is
             # (and only warns when the config says the weights are tied).

@@ -184,6 +184,17 @@ class Checkpoint:
         self._taken.add(name)
         return array if array.dtype == dtype else array.astype(dtype)
 
+    def take_affine(
+        self, name: str, out_features: int, in_features: int | None, dtype: np.dtype, why: str = ""
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """`name.weight` [out, in] (or [out] when in_features is None, as LayerNorm's gain)
+        and `name.bias` [out]: the pair every nn.Linear and nn.LayerNorm stores."""
+        shape = (out_features,) if in_features is None else (out_features, in_features)
+        return (
+            self.take(f"{name}.weight", shape, dtype, why),
+            self.take(f"{name}.bias", (out_features,), dtype, why),
+        )
+
     def unused(self) -> list[str]:
         return sorted(set(self.tensors) - self._taken)
 
