@@ -16,6 +16,9 @@ LABEL_MAPS = ("id2label", "label2id")
 PROBLEM_TYPES = ("regression", "single_label_classification", "multi_label_classification")
 
 
+TRANSFORMERS_DEFAULT_VOCAB_SIZE = 30522  # transformers.DistilBertConfig().vocab_size
+
+
 class ConfigError(ValueError):
     """A config.json that cannot describe a DistilBERT model; the message names the field."""
 
@@ -81,6 +84,10 @@ class DistilBertConfig:
             )
         known = {name for name in cls.__dataclass_fields__ if name != "extra"}
         kwargs = {key: value for key, value in data.items() if key in known}
+        # A file that leaves a key out means transformers' default. All match this class's
+        # defaults but the vocabulary: transformers assumes the English 30,522, this class
+        # the multilingual 119,547 (every real config.json states it either way).
+        kwargs.setdefault("vocab_size", TRANSFORMERS_DEFAULT_VOCAB_SIZE)
         # transformers writes `"label2id": null` when only id2label was given: null means absent.
         kwargs = {key: value for key, value in kwargs.items() if value is not None or key not in LABEL_MAPS}
         extra = {key: value for key, value in data.items() if key not in known}

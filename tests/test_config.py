@@ -61,14 +61,16 @@ def test_dict_round_trip():
 def test_transformers_defaults_match_ours(transformers_module):
     """Keys absent from a config.json take transformers' defaults, so both read a file alike.
 
-    vocab_size is the exception: ours defaults to the multilingual vocabulary (119,547),
-    transformers' to the English one (30,522); every real config.json states it.
+    The class's own vocab_size default is the multilingual vocabulary (119,547), but a file
+    without the key reads as transformers reads it (30,522).
     """
     theirs = transformers_module.DistilBertConfig()
     ours = DistilBertConfig()
     for name in ("max_position_embeddings", "sinusoidal_pos_embds", "n_layers", "n_heads",
                  "dim", "hidden_dim", "activation", "pad_token_id"):  # fmt: skip
         assert getattr(ours, name) == getattr(theirs, name), name
+    assert DistilBertConfig.from_dict({}).vocab_size == theirs.vocab_size
+    assert ours.vocab_size == 119547
 
 
 def test_reads_a_config_transformers_wrote(tmp_path, transformers_module):
