@@ -94,3 +94,22 @@ def torch_module():
 def transformers_module():
     require_module("torch")
     return require_module("transformers")
+
+
+@pytest.fixture(scope="session")
+def bert_tokenizers(shared_model_path) -> dict:
+    """transformers' two BERT tokenizers and ours in both modes, on the real vocab, built once.
+
+    "rust": BertTokenizer (Rust-backed, the 5.x default); "legacy": BertTokenizerLegacy (pure
+    Python, NFC first); "ours": WordPieceTokenizer; "ours_nfc": ours with unicode_normalization="NFC".
+    """
+    transformers = require_module("transformers")
+    legacy = require_module("transformers.models.bert.tokenization_bert_legacy")
+    from tokenizer import WordPieceTokenizer
+
+    return {
+        "rust": transformers.BertTokenizer.from_pretrained(shared_model_path),
+        "legacy": legacy.BertTokenizerLegacy.from_pretrained(shared_model_path),
+        "ours": WordPieceTokenizer.from_pretrained(shared_model_path),
+        "ours_nfc": WordPieceTokenizer.from_pretrained(shared_model_path, unicode_normalization="NFC"),
+    }

@@ -19,7 +19,6 @@ import bisect
 import unicodedata
 
 import pytest
-from conftest import require_module
 
 from tokenizer import WordPieceTokenizer, _unicode
 
@@ -59,15 +58,8 @@ def _per_unit(ids, offsets, starts, n):
 
 
 @pytest.fixture(scope="module")
-def tokenizers(shared_model_path):
-    transformers = require_module("transformers")
-    legacy = require_module("transformers.models.bert.tokenization_bert_legacy")
-    return {
-        "rust": transformers.BertTokenizer.from_pretrained(shared_model_path),
-        "legacy": legacy.BertTokenizerLegacy.from_pretrained(shared_model_path),
-        "ours": WordPieceTokenizer.from_pretrained(shared_model_path),
-        "ours_nfc": WordPieceTokenizer.from_pretrained(shared_model_path, unicode_normalization="NFC"),
-    }
+def tokenizers(bert_tokenizers):
+    return bert_tokenizers
 
 
 @pytest.fixture(scope="module")

@@ -9,11 +9,8 @@ either mode, so any mismatch fails.
 from __future__ import annotations
 
 import pytest
-from conftest import require_module
 from hypothesis import given, settings
 from hypothesis import strategies as st
-
-from tokenizer import WordPieceTokenizer
 
 # Mostly words and spaces, with any character at all mixed in, and the special tokens.
 _any_char = st.characters(exclude_categories=("Cs",))
@@ -26,15 +23,8 @@ texts = st.lists(_piece, max_size=25).map("".join)
 
 
 @pytest.fixture(scope="module")
-def toks(shared_model_path):
-    transformers = require_module("transformers")
-    legacy = require_module("transformers.models.bert.tokenization_bert_legacy")
-    return {
-        "rust": transformers.BertTokenizer.from_pretrained(shared_model_path),
-        "legacy": legacy.BertTokenizerLegacy.from_pretrained(shared_model_path),
-        "ours": WordPieceTokenizer.from_pretrained(shared_model_path),
-        "ours_nfc": WordPieceTokenizer.from_pretrained(shared_model_path, unicode_normalization="NFC"),
-    }
+def toks(bert_tokenizers):
+    return bert_tokenizers
 
 
 def _compare(rust, ours, args, kwargs):
