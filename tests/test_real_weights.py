@@ -1,10 +1,8 @@
 """The real trained weights, where present: the model card's fill-mask example.
 
-Found through `NUMPY_DISTILBERT_REAL_MODEL=dir`, or in the Hugging Face cache
-($HF_HUB_CACHE, $HF_HOME/hub, ~/.cache/huggingface/hub) as
-models--distilbert-base-multilingual-cased/snapshots/*/ with config.json and
-model.safetensors. Real weights are never required: elsewhere these tests skip
-(a plain skip, also in CI).
+Found through `NUMPY_DISTILBERT_REAL_MODEL=dir`, or in the Hugging Face cache by the
+package's own offline search (`numpy_distilbert.hub.cached_snapshot`). Real weights are
+never required: elsewhere these tests skip (a plain skip, also in CI).
 """
 
 from __future__ import annotations
@@ -15,6 +13,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from numpy_distilbert.hub import DEFAULT_MODEL_ID, ModelNotFoundError, cached_snapshot, check_model_dir
 from numpy_distilbert.model import DistilBertForMaskedLM
 
 REPO_ID = "distilbert-base-multilingual-cased"
@@ -31,28 +30,22 @@ MODEL_CARD_TOP5 = [
 ]
 
 
-def _complete(directory: Path) -> bool:
-    return (directory / "config.json").is_file() and (directory / "model.safetensors").is_file()
+def find_real_model() -> Path | None:
+    """The directory holding the real weights, or None: the same look-up the notebooks use.
 
-
-def find_real_model(environ=os.environ, home: Path | None = None) -> Path | None:
-    """The directory holding the real weights, or None."""
-    if environ.get("NUMPY_DISTILBERT_REAL_MODEL"):
-        directory = Path(environ["NUMPY_DISTILBERT_REAL_MODEL"])
-        return directory if _complete(directory) else None
-    home = Path.home() if home is None else home
-    caches = []
-    if environ.get("HF_HUB_CACHE"):
-        caches.append(Path(environ["HF_HUB_CACHE"]))
-    if environ.get("HF_HOME"):
-        caches.append(Path(environ["HF_HOME"]) / "hub")
-    caches.append(home / ".cache" / "huggingface" / "hub")
-    for cache in caches:
-        snapshots = cache / f"models--{REPO_ID}" / "snapshots"
-        for snapshot in sorted(snapshots.glob("*/")) if snapshots.is_dir() else []:
-            if _complete(snapshot):
-                return snapshot
-    return None
+    `$NUMPY_DISTILBERT_REAL_MODEL`, else the package's own offline Hugging Face cache search
+    (`hub.cached_snapshot`: $HF_HUB_CACHE, $HF_HOME/hub, ~/.cache/huggingface/hub, refs, and
+    the hub's newer `distilbert/` name). A directory without config.json and safetensors
+    weights does not count.
+    """
+    explicit = os.environ.get("NUMPY_DISTILBERT_REAL_MODEL")
+    try:
+        if explicit:
+            return check_model_dir(Path(explicit))
+        snapshot = cached_snapshot(DEFAULT_MODEL_ID)
+        return None if snapshot is None else check_model_dir(snapshot)
+    except (ModelNotFoundError, ValueError):
+        return None
 
 
 @pytest.fixture(scope="module")
@@ -89,33 +82,49 @@ def test_model_card_fill_mask_float64(real_model_dir):
 
 
 # ---------------------------------------------- the discovery itself (always runs)
+@pytest.fixture
+def no_caches(monkeypatch, tmp_path):
+    """An environment with no real model anywhere; HOME points at an empty directory."""
+    for var in ("NUMPY_DISTILBERT_REAL_MODEL", "HF_HUB_CACHE", "HUGGINGFACE_HUB_CACHE", "HF_HOME",
+                "XDG_CACHE_HOME"):  # fmt: skip
+        monkeypatch.delenv(var, raising=False)
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    return monkeypatch
+
+
 def fake_snapshot(cache: Path, complete: bool = True) -> Path:
-    snapshot = cache / f"models--{REPO_ID}" / "snapshots" / "abc123"
+    repo = cache / f"models--{REPO_ID}"
+    snapshot = repo / "snapshots" / ("a" * 40)
     snapshot.mkdir(parents=True)
+    (repo / "refs").mkdir()
+    (repo / "refs" / "main").write_text("a" * 40)
     (snapshot / "config.json").write_text("{}")
     if complete:
         (snapshot / "model.safetensors").write_bytes(b"")
     return snapshot
 
 
-def test_discovery_env_var(tmp_path):
+def test_discovery_env_var(no_caches, tmp_path):
+    no_caches.setenv("NUMPY_DISTILBERT_REAL_MODEL", str(tmp_path))
     (tmp_path / "config.json").write_text("{}")
-    assert find_real_model({"NUMPY_DISTILBERT_REAL_MODEL": str(tmp_path)}, home=tmp_path) is None
+    assert find_real_model() is None
     (tmp_path / "model.safetensors").write_bytes(b"")
-    assert find_real_model({"NUMPY_DISTILBERT_REAL_MODEL": str(tmp_path)}, home=tmp_path) == tmp_path
+    assert find_real_model() == tmp_path
 
 
-def test_discovery_hf_caches(tmp_path):
-    empty_home = tmp_path / "home"
-    assert find_real_model({}, home=empty_home) is None
-    snapshot = fake_snapshot(tmp_path / "hub_cache")
-    assert find_real_model({"HF_HUB_CACHE": str(tmp_path / "hub_cache")}, home=empty_home) == snapshot
+def test_discovery_hf_caches(no_caches, tmp_path):
+    assert find_real_model() is None
+    snapshot = fake_snapshot(tmp_path / "home" / ".cache" / "huggingface" / "hub")
+    assert find_real_model() == snapshot
     snapshot = fake_snapshot(tmp_path / "hf_home" / "hub")
-    assert find_real_model({"HF_HOME": str(tmp_path / "hf_home")}, home=empty_home) == snapshot
-    snapshot = fake_snapshot(empty_home / ".cache" / "huggingface" / "hub")
-    assert find_real_model({}, home=empty_home) == snapshot
+    no_caches.setenv("HF_HOME", str(tmp_path / "hf_home"))
+    assert find_real_model() == snapshot
+    snapshot = fake_snapshot(tmp_path / "hub_cache")
+    no_caches.setenv("HF_HUB_CACHE", str(tmp_path / "hub_cache"))
+    assert find_real_model() == snapshot
 
 
-def test_discovery_ignores_incomplete_snapshots(tmp_path):
+def test_discovery_ignores_incomplete_snapshots(no_caches, tmp_path):
     fake_snapshot(tmp_path / "hub", complete=False)
-    assert find_real_model({"HF_HUB_CACHE": str(tmp_path / "hub")}, home=tmp_path / "home") is None
+    no_caches.setenv("HF_HUB_CACHE", str(tmp_path / "hub"))
+    assert find_real_model() is None
