@@ -86,6 +86,11 @@ class Pipeline:
         declared = getattr(self.tokenizer, "model_max_length", None)
         return min(limit, declared) if isinstance(declared, int) and declared > 0 else limit
 
+    def encode(self, text: str, text_pair: str | None = None, truncation: bool = False) -> list[int]:
+        """Token ids with [CLS]/[SEP]; with `truncation`, cut to `max_length` (the longest first)."""
+        limit = {"truncation": True, "max_length": self.max_length} if truncation else {}
+        return self.tokenizer.encode(text, text_pair=text_pair, **limit)
+
     def _run(self, items: list[Any], batch_size: int, **options: Any) -> list[Any]:
         raise NotImplementedError
 

@@ -37,10 +37,7 @@ class FeatureExtractionPipeline(Pipeline):
         if pooling not in POOLINGS:
             raise ValueError(f"pooling must be one of {POOLINGS}, got {pooling!r}")
         tok = self.tokenizer
-        encoded = [
-            tok.encode(text, truncation=bool(truncation), max_length=self.max_length if truncation else None)
-            for text in check_texts(items)
-        ]
+        encoded = [self.encode(text, truncation=bool(truncation)) for text in check_texts(items)]
 
         def forward(ids: np.ndarray, mask: np.ndarray) -> list[np.ndarray]:
             hidden = self.model(ids, mask).last_hidden_state  # [B, L, D]

@@ -73,11 +73,10 @@ class TextClassificationPipeline(Pipeline):
         return super()._is_single(inputs)
 
     def _encode(self, item: Any, truncation: bool) -> list[int]:
-        limit = {"truncation": True, "max_length": self.max_length} if truncation else {}
         if isinstance(item, str):
-            return self.tokenizer.encode(item, **limit)
+            return self.encode(item, truncation=truncation)
         if isinstance(item, dict) and "text" in item and set(item) <= {"text", "text_pair"}:
-            return self.tokenizer.encode(item["text"], text_pair=item.get("text_pair"), **limit)
+            return self.encode(item["text"], text_pair=item.get("text_pair"), truncation=truncation)
         raise ValueError(
             "text-classification takes strings, or dicts {'text': ..., 'text_pair': ...} for a sentence "
             f"pair; got {item!r:.80}"
