@@ -23,6 +23,7 @@ from typing import Any, ClassVar
 
 import numpy as np
 
+from numpy_distilbert import layers
 from numpy_distilbert.model import DistilBertModel
 
 DEFAULT_BATCH_SIZE = 8
@@ -159,11 +160,8 @@ def pad_batch(sequences: Sequence[Sequence[int]], pad_id: int) -> tuple[np.ndarr
 
 
 def softmax(logits: np.ndarray, axis: int = -1) -> np.ndarray:
-    """Numerically stable softmax, computed in float64 (scores are reported as Python floats)."""
-    x = np.asarray(logits, dtype=np.float64)
-    x = x - x.max(axis=axis, keepdims=True)
-    e = np.exp(x)
-    return e / e.sum(axis=axis, keepdims=True)
+    """The model's softmax, computed in float64 (scores are reported as Python floats)."""
+    return layers.softmax(np.asarray(logits, dtype=np.float64), axis=axis)
 
 
 def sigmoid(logits: np.ndarray) -> np.ndarray:

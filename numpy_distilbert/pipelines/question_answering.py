@@ -58,6 +58,7 @@ from typing import Any, ClassVar
 
 import numpy as np
 
+from numpy_distilbert import layers
 from numpy_distilbert.heads import DistilBertForQuestionAnswering
 from numpy_distilbert.pipelines.base import Pipeline, _check_batch_size, length_sorted_batches, pad_batch
 
@@ -316,9 +317,7 @@ def _check_example(index: int, item: Any) -> dict[str, str]:
 
 def _masked_softmax(logits: np.ndarray, allowed: np.ndarray) -> np.ndarray:
     """Softmax over one window's logits, disallowed tokens first set to -10000 (in the logits' dtype)."""
-    x = np.where(allowed, logits, np.asarray(MASKED_LOGIT, dtype=logits.dtype))
-    e = np.exp(x - x.max())
-    return e / e.sum()
+    return layers.softmax(np.where(allowed, logits, np.asarray(MASKED_LOGIT, dtype=logits.dtype)))
 
 
 def best_spans(

@@ -25,7 +25,7 @@ from typing import Any, ClassVar
 import numpy as np
 
 from numpy_distilbert.heads import DistilBertForSequenceClassification
-from numpy_distilbert.pipelines.base import Pipeline, check_texts, run_batched
+from numpy_distilbert.pipelines.base import Pipeline, check_texts, run_batched, softmax
 
 
 def parse_labels(labels: Any) -> list[str]:
@@ -100,13 +100,11 @@ class ZeroShotClassificationPipeline(Pipeline):
         )
         logits = np.asarray(logits, dtype=np.float64).reshape(len(texts), len(labels), -1)  # [S, N, C]
         if multi_label or len(labels) == 1:
-            pair = logits[..., [contradiction, entailment]]  # [S, N, 2]
-            pair = np.exp(pair - pair.max(axis=-1, keepdims=True))
-            scores = pair[..., 1] / pair.sum(axis=-1)  # [S, N]
+            # Each label alone: entailment against contradiction.
+            scores = softmax(logits[..., [contradiction, entailment]])[..., 1]  # [S, N]
         else:
-            entail = logits[..., entailment]  # [S, N]
-            entail = np.exp(entail - entail.max(axis=-1, keepdims=True))
-            scores = entail / entail.sum(axis=-1, keepdims=True)
+            # The labels compete: entailment logits across labels.
+            scores = softmax(logits[..., entailment])  # [S, N]
         results = []
         for text, row in zip(texts, scores, strict=True):
             order = np.argsort(-row, kind="stable")  # best first; ties keep the labels' order
