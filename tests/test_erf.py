@@ -127,44 +127,62 @@ def gelu_reference(x: np.ndarray) -> np.ndarray:
     return 0.5 * x * (1.0 + math_erf(x / math.sqrt(2.0)))
 
 
-def test_gelu_float64_matches_torch_exact_gelu():
-    torch = require_module("torch")
+def test_gelu_float64_within_1e_15_of_exact_and_of_torch():
     x = np.concatenate([np.linspace(-12.0, 12.0, 400_001), [0.0, -0.0, 1e-300, -1e-300, 40.0, -40.0]])
     got = gelu(x)
-    want = torch.nn.functional.gelu(torch.from_numpy(x), approximate="none").numpy()
-    scale = np.maximum(np.abs(x), 1.0)
-    diff = np.abs(got - want) / scale
-    print(f"\nfloat64 gelu vs torch: max |diff|/max(|x|,1) = {diff.max():.3g}, "
-          f"vs math.erf formula {(np.abs(got - gelu_reference(x)) / scale).max():.3g}")
     assert got.dtype == np.float64
-    assert diff.max() <= 1e-15
-
-
-def test_gelu_float32_matches_torch_exact_gelu():
+    exact = gelu_reference(x)
+    scale = np.maximum(np.abs(x), 1.0)
+    ours = (np.abs(got - exact) / scale).max()
+    print(f"\nfloat64 gelu: max |ours - exact|/max(|x|,1) = {ours:.3g}")
+    assert ours <= 1e-15
     torch = require_module("torch")
+    want = torch.nn.functional.gelu(torch.from_numpy(x), approximate="none").numpy()
+    # torch's kernel differs by CPU (vector width, FMA): measure it, never assume it.
+    theirs = (np.abs(want - exact) / scale).max()
+    vs_torch = (np.abs(got - want) / scale).max()
+    print(f"float64 gelu: torch vs exact {theirs:.3g}, ours vs torch {vs_torch:.3g}")
+    assert vs_torch <= ours + theirs + 1e-16  # 1e-16: the exact reference's own rounding
+
+
+def gelu_float32_units(x: np.ndarray) -> np.ndarray:
+    """The unit of float32 GELU error: |x|·2^-23 + 2 ulp of the result.
+
+    Any implementation evaluates 0.5·x·(1 + erf): erf's rounding near ±1 is worth ~|x|·2^-25
+    absolute there, plus the final rounding of the result.
+    """
+    exact = gelu_reference(x.astype(np.float64))
+    return np.abs(x.astype(np.float64)) * 2.0**-23 + 2 * np.spacing(np.abs(exact).astype(np.float32))
+
+
+def test_gelu_float32_within_two_units_of_exact_and_of_torch():
     x = np.concatenate([np.linspace(-12.0, 12.0, 1_000_001, dtype=np.float32),
                         np.array([0.0, -0.0, 1e-40, -1e-40, 1e30, -1e30, np.inf], np.float32)])
     got = gelu(x)
     assert got.dtype == np.float32 and got.shape == x.shape
-    want = torch.nn.functional.gelu(torch.from_numpy(x), approximate="none").numpy()
     exact = gelu_reference(x.astype(np.float64))
-    # Both evaluate 0.5·x·(1 + erf): erf's rounding near ±1 is worth ~|x|·2^-25 absolute there,
-    # plus the final rounding of the result. Allow a couple of such ulps.
-    tol = np.abs(x.astype(np.float64)) * 2.0**-23 + 2 * np.spacing(np.abs(exact).astype(np.float32))
     finite = np.isfinite(exact)
-    ours = np.abs(got[finite] - exact[finite]) / tol[finite]
-    theirs = np.abs(want[finite] - exact[finite]) / tol[finite]
-    vs_torch = np.abs(got[finite].astype(np.float64) - want[finite]) / tol[finite]
-    print(f"\nfloat32 gelu, errors in units of (|x|·2^-23 + 2 ulp): ours vs exact {ours.max():.3f}, "
-          f"torch vs exact {theirs.max():.3f}, ours vs torch {vs_torch.max():.3f}")
+    unit = gelu_float32_units(x)[finite]
+    ours = (np.abs(got[finite] - exact[finite]) / unit).max()
+    print(f"\nfloat32 gelu, errors in units of (|x|·2^-23 + 2 ulp): ours vs exact {ours:.3f}")
     # The FFN's float32 GELU runs erf's rational in float32 arithmetic (2x faster than the
     # float64-evaluated erf()): about PyTorch's own accuracy, not erf()'s 1 ulp.
-    assert ours.max() <= 2 and vs_torch.max() <= 2
+    assert ours <= 2
     assert got[-1] == np.inf and got[-3] == 1e30 and got[-2] == 0.0
     np.testing.assert_allclose(gelu([-1, 0, 2]), gelu_reference(np.array([-1.0, 0.0, 2.0])), rtol=1e-15)
     assert gelu(np.arange(3)).dtype == np.float64  # integers -> float64, as erf
     assert got[-7] == 0 and got[-6] == 0  # (torch returns +0.0 for -0.0; the formula gives -0.0)
     assert got[-5] > 0 and got[-4] < 0  # denormal inputs do not flush to zero
+
+    torch = require_module("torch")
+    want = torch.nn.functional.gelu(torch.from_numpy(x), approximate="none").numpy()
+    # torch's float32 kernel depends on the CPU: 1.32 units from exact on AVX2, 2.64 on
+    # AVX-512 (both measured). Bound ours-vs-torch by what is measured here, never by a
+    # constant about torch.
+    theirs = (np.abs(want[finite] - exact[finite]) / unit).max()
+    vs_torch = (np.abs(got[finite].astype(np.float64) - want[finite]) / unit).max()
+    print(f"float32 gelu: torch vs exact {theirs:.3f}, ours vs torch {vs_torch:.3f}")
+    assert vs_torch <= ours + theirs + 1e-9
 
 
 def test_erf_works_in_a_forked_child():
