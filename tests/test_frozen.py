@@ -19,14 +19,17 @@ import numpy as np
 import pytest
 from safetensors.numpy import save_file
 
+from numpy_distilbert import tolerances
 from numpy_distilbert.model import DistilBertForMaskedLM
 
 FIXTURES = Path(__file__).resolve().parent / "fixtures" / "model"
 FORMAT_VERSION = 1  # the layout this test reads; scripts/make_fixtures.py writes the same
 CASES = sorted(FIXTURES.glob(f"*.v{FORMAT_VERSION}.npz"))
 TOLERANCES = {  # (stage kind, dtype) -> max abs difference
-    ("hidden", "fp32"): 1e-5, ("attention", "fp32"): 1e-5, ("logits", "fp32"): 1e-4,
-    ("hidden", "fp64"): 1e-10, ("attention", "fp64"): 1e-10, ("logits", "fp64"): 1e-10,
+    ("hidden", "fp32"): tolerances.FP32_HIDDEN, ("attention", "fp32"): tolerances.FP32_ATTENTION,
+    ("logits", "fp32"): tolerances.FP32_LOGITS,
+    ("hidden", "fp64"): tolerances.FP64, ("attention", "fp64"): tolerances.FP64,
+    ("logits", "fp64"): tolerances.FP64,
 }  # fmt: skip
 
 
@@ -91,7 +94,7 @@ def test_positions_path_matches_frozen_logits(path, tmp_path):
     model = DistilBertForMaskedLM.from_pretrained(directory)
     mask = arrays["attention_mask"].astype(bool)
     selected = model(arrays["input_ids"], mask, positions=mask)
-    assert stage_error("positions path", selected, arrays["fp32/logits"][mask]) <= 1e-4
+    assert stage_error("positions path", selected, arrays["fp32/logits"][mask]) <= tolerances.FP32_LOGITS
 
 
 def test_runs_without_torch():

@@ -14,7 +14,7 @@ import pytest
 from conftest import require_module
 from safetensors.numpy import load_file
 
-from numpy_distilbert import DistilBertConfig, DistilBertForMaskedLM, DistilBertModel
+from numpy_distilbert import DistilBertConfig, DistilBertForMaskedLM, DistilBertModel, tolerances
 from numpy_distilbert.random_weights import ARCHITECTURES, write_random_checkpoint
 
 TINY = DistilBertConfig(
@@ -152,7 +152,7 @@ def test_transformers_loads_every_architecture(tmp_path, architecture):
         theirs = _torch_run(reference, output_hidden_states=True).hidden_states[-1].numpy()
     diff = np.abs(ours - theirs)[MASK.astype(bool)].max()
     print(f"{architecture}: max |hidden difference| = {diff:.2e}")
-    assert diff <= 1e-5
+    assert diff <= tolerances.FP32_HIDDEN
 
 
 def test_transformers_reads_labels(tmp_path):
@@ -174,7 +174,7 @@ def test_same_logits_as_transformers_tiny(tmp_path, activation):
     ours = DistilBertForMaskedLM.from_pretrained(path)(IDS, MASK)
     diff = np.abs(ours - theirs)[MASK.astype(bool)].max()
     print(f"tiny {activation}: max |logit difference| = {diff:.2e}")
-    assert diff <= 1e-4
+    assert diff <= tolerances.FP32_LOGITS
 
 
 @pytest.mark.slow
@@ -189,4 +189,4 @@ def test_same_logits_as_transformers_real_size(tmp_path, shared_model_path):
     ours = DistilBertForMaskedLM.from_pretrained(path)(ids, mask)
     diff = np.abs(ours - theirs).max()
     print(f"real size: max |logit difference| = {diff:.2e}")
-    assert diff <= 1e-4
+    assert diff <= tolerances.FP32_LOGITS

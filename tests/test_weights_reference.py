@@ -16,13 +16,14 @@ import numpy as np
 import pytest
 from safetensors.numpy import load_file, save_file
 
+from numpy_distilbert import tolerances
 from numpy_distilbert.model import DistilBertForMaskedLM, DistilBertModel
 from numpy_distilbert.weights import load_checkpoint, read_safetensors
 
 TINY = dict(vocab_size=50, max_position_embeddings=16, n_layers=2, n_heads=4, dim=24, hidden_dim=40)
 IDS = np.array([[1, 7, 9, 30, 2, 0, 0], [1, 44, 3, 2, 11, 12, 49], [0, 0, 0, 0, 0, 0, 0]])
 MASK = np.array([[1, 1, 1, 1, 1, 0, 0], [1, 1, 1, 1, 1, 1, 1], [0, 0, 0, 0, 0, 0, 0]])
-HIDDEN_TOL, LOGITS_TOL = 1e-5, 1e-4
+HIDDEN_TOL, LOGITS_TOL = tolerances.FP32_HIDDEN, tolerances.FP32_LOGITS
 
 
 @pytest.fixture(scope="module")
