@@ -88,6 +88,36 @@ def test_character_rules():
     assert _unicode.is_whitespace("\u2028", "rust") and _unicode.is_whitespace("\u2028", "python")
 
 
+class _NoUnicodedata:
+    """Stands in for the unicodedata module: any use is a test failure."""
+
+    def __getattr__(self, name):
+        raise AssertionError(f"the default mode called unicodedata.{name}")
+
+
+def test_default_mode_does_not_depend_on_pythons_unicodedata(monkeypatch):
+    """The default mode reads frozen tables (Rust's Unicode 8.0 classes), so it gives the same
+    tokens on every Python; the code points below changed category between Python 3.11 and
+    3.13 (Unicode 14 -> 15.1) but are plain word characters for the Rust tokenizer."""
+    import tokenizer.basic
+
+    monkeypatch.setattr(_unicode, "unicodedata", _NoUnicodedata())
+    monkeypatch.setattr(tokenizer.basic, "unicodedata", _NoUnicodedata())
+    _unicode.code_point_classes.cache_clear()
+    try:
+        t = WordPieceTokenizer(VOCAB, word_cache_size=16)
+        text = "a\U00011b00b a\U00011f43b a\U00013439b hello, world! 中国 a\u200bb \u0378 x\u3000x"
+        got = t(text, return_offsets_mapping=True)
+        assert t.tokenize("a\U00011b00b a\U00011f43b a\U00013439b") == ["[UNK]"] * 3
+        assert got.tokens()[4:] == ["hello", ",", "world", "!", "中", "国", "ab", "[UNK]", "x", "x",
+                                    "[SEP]"]  # fmt: skip
+        for cp in (0x11B00, 0x11F43, 0x13439, 0x0378, 0x1E95E):
+            ch = chr(cp)
+            assert not (_unicode.is_punctuation(ch) or _unicode.is_removed(ch) or _unicode.is_whitespace(ch))
+    finally:
+        _unicode.code_point_classes.cache_clear()
+
+
 def test_special_tokens_in_text(tok):
     assert tok.tokenize("the[MASK]of") == ["the", "[MASK]", "of"]
     assert tok.tokenize("the [mask] of") == ["the", "[", "mask", "]", "of"]

@@ -106,8 +106,6 @@ class Segmenter:
                     new_e.extend([ends[i]] * k)
                 starts, ends = new_s, new_e
             text = lowered
-        if starts is not None and ends is None:
-            ends = [s + 1 for s in starts]
         return text, starts, ends
 
     # -- per-word normalization -----------------------------------------------------------
@@ -169,8 +167,6 @@ def _expand(chars: list[str], origin: list[int], f) -> tuple[list[str], list[int
             out_c.append(c)
             out_o.append(o)
     return out_c, out_o
-
-
 
 
 def _nfc_with_map(
