@@ -2,11 +2,17 @@
 
 Only what the arithmetic needs is typed; every other key of the file (dropout rates,
 `output_past`, ...) is kept in `extra` so nothing is silently lost.
+
+A config.json is input from anywhere, so it is read strictly: a duplicate key, nesting
+deeper than any config needs, or a non-finite number (`NaN`, `Infinity`, `1e999`, which
+Python's json module accepts but JSON does not) anywhere in the file is a ConfigError
+naming the file and the field, as is a typed field of the wrong type or range.
 """
 
 from __future__ import annotations
 
 import json
+import math
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -17,10 +23,71 @@ PROBLEM_TYPES = ("regression", "single_label_classification", "multi_label_class
 
 
 TRANSFORMERS_DEFAULT_VOCAB_SIZE = 30522  # transformers.DistilBertConfig().vocab_size
+MAX_CONFIG_BYTES = 16 * 1024 * 1024  # real config.json files are about a kilobyte
+MAX_NESTING = 32  # real config.json files nest 2 deep (id2label inside the object)
 
 
 class ConfigError(ValueError):
     """A config.json that cannot describe a DistilBERT model; the message names the field."""
+
+
+class _DuplicateKeyError(ValueError):
+    pass
+
+
+def _refuse_duplicate_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    """json `object_pairs_hook`: a key given twice is an error, not "the last one wins"."""
+    result: dict[str, Any] = {}
+    for key, value in pairs:
+        if key in result:
+            raise _DuplicateKeyError(f"key {key!r} appears twice")
+        result[key] = value
+    return result
+
+
+def _is_count(value: Any) -> bool:
+    """An integer >= 0; JSON's `true` is not one, though Python's bool is an int."""
+    return isinstance(value, int) and not isinstance(value, bool) and value >= 0
+
+
+def _short(value: Any, limit: int = 80) -> str:
+    """repr(value) cut to `limit` characters, so that a message stays one readable line."""
+    text = repr(value)
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+def _check_numbers_and_nesting(data: dict[str, Any]) -> None:
+    """Refuse a non-finite float anywhere in `data`, or nesting deeper than MAX_NESTING.
+
+    Walks with an explicit stack (not recursion), so a hostile depth cannot exhaust
+    Python's stack; the field is named by its path, e.g. 'id2label.3'.
+    """
+    stack: list[tuple[str, Any, int]] = [(str(key), value, 1) for key, value in data.items()]
+    while stack:
+        where, value, depth = stack.pop()
+        if isinstance(value, float) and not math.isfinite(value):
+            raise ConfigError(f"config field {where!r} must be a finite number, got {value!r}")
+        if isinstance(value, (dict, list)):
+            if depth >= MAX_NESTING:
+                raise ConfigError(f"config field {where!r} is nested more than {MAX_NESTING} levels deep")
+            items = value.items() if isinstance(value, dict) else enumerate(value)
+            stack.extend((f"{where}.{key}", item, depth + 1) for key, item in items)
+
+
+def _architectures(value: Any) -> tuple[str, ...]:
+    """config.json's `architectures`: a list of class names (null or [] for none).
+
+    A bare string is refused rather than guessed at: transformers keeps it as the string,
+    and then iterates over its characters where it expects class names.
+    """
+    if value is None:
+        return ()
+    if not (isinstance(value, list) and all(isinstance(name, str) for name in value)):
+        hint = f" (write [{_short(value)}], a list of one name)" if isinstance(value, str) else ""
+        raise ConfigError(
+            f"config field 'architectures' must be a list of class names, got {_short(value)}{hint}"
+        )
+    return tuple(value)
 
 
 @dataclass(frozen=True)
@@ -33,7 +100,7 @@ class DistilBertConfig:
     dim: int = 768
     hidden_dim: int = 3072
     activation: str = "gelu"
-    pad_token_id: int = 0
+    pad_token_id: int | None = 0
     architectures: tuple[str, ...] = ()
     id2label: dict[int, str] = field(default_factory=dict)
     label2id: dict[str, int] = field(default_factory=dict)
@@ -59,6 +126,21 @@ class DistilBertConfig:
                 f"config field 'sinusoidal_pos_embds' must be true or false, "
                 f"got {self.sinusoidal_pos_embds!r}"
             )
+        pad = self.pad_token_id
+        if pad is not None and not _is_count(pad):
+            raise ConfigError(
+                f"config field 'pad_token_id' must be an integer >= 0 or null, got {_short(pad)}"
+            )
+        names = self.architectures
+        if not (isinstance(names, tuple) and all(isinstance(name, str) for name in names)):
+            raise ConfigError(
+                f"config field 'architectures' must be a list of class names, got {_short(names)}"
+            )
+        num_labels = self.extra.get("num_labels") if isinstance(self.extra, dict) else None
+        if num_labels is not None and (not _is_count(num_labels) or num_labels == 0):
+            raise ConfigError(
+                f"config field 'num_labels' must be a positive integer, got {_short(num_labels)}"
+            )
         if self.problem_type is not None and self.problem_type not in PROBLEM_TYPES:
             raise ConfigError(
                 f"config field 'problem_type' must be one of {PROBLEM_TYPES} or null, "
@@ -78,6 +160,7 @@ class DistilBertConfig:
         """Build from a parsed config.json. Unknown keys go to `extra`."""
         if not isinstance(data, dict):
             raise ConfigError(f"config must be a JSON object, got {type(data).__name__}")
+        _check_numbers_and_nesting(data)
         if data.get("model_type", "distilbert") != "distilbert":
             raise ConfigError(
                 f"config field 'model_type' is {data['model_type']!r}; this package runs 'distilbert'"
@@ -92,7 +175,7 @@ class DistilBertConfig:
         kwargs = {key: value for key, value in kwargs.items() if value is not None or key not in LABEL_MAPS}
         extra = {key: value for key, value in data.items() if key not in known}
         if "architectures" in kwargs:
-            kwargs["architectures"] = tuple(kwargs["architectures"] or ())
+            kwargs["architectures"] = _architectures(kwargs["architectures"])
         try:
             # JSON object keys are strings; id2label maps integer ids.
             if "id2label" in kwargs:
@@ -108,10 +191,14 @@ class DistilBertConfig:
         path = Path(path)
         if not path.is_file():
             raise FileNotFoundError(f"config file not found: {path}")
+        if path.stat().st_size > MAX_CONFIG_BYTES:
+            raise ConfigError(f"{path} is not a config.json: larger than {MAX_CONFIG_BYTES} bytes")
         try:
-            data = json.loads(path.read_text(encoding="utf-8"))
-        except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-            raise ConfigError(f"{path} is not valid JSON: {exc}") from exc
+            data = json.loads(path.read_bytes().decode("utf-8"), object_pairs_hook=_refuse_duplicate_keys)
+        except (UnicodeDecodeError, json.JSONDecodeError, _DuplicateKeyError) as exc:
+            raise ConfigError(f"{path} is not valid JSON: {exc}") from None
+        except RecursionError:
+            raise ConfigError(f"{path} is not valid JSON: nested too deeply to parse") from None
         try:
             return cls.from_dict(data)
         except ConfigError as exc:

@@ -91,6 +91,8 @@ def _pool_and_classify(
 class DistilBertForSequenceClassification(PretrainedModel):
     """One label distribution per sequence, read from the [CLS] position."""
 
+    head_prefixes = ("pre_classifier.", "classifier.")
+
     def __init__(self, config: DistilBertConfig, checkpoint: Checkpoint, dtype: Any = np.float32):
         self.config = config = _labelled_config(config, checkpoint)
         self.distilbert = DistilBertModel(config, checkpoint, dtype)
@@ -111,6 +113,8 @@ class DistilBertForSequenceClassification(PretrainedModel):
 class DistilBertForTokenClassification(PretrainedModel):
     """One label distribution per token."""
 
+    head_prefixes = ("classifier.",)
+
     def __init__(self, config: DistilBertConfig, checkpoint: Checkpoint, dtype: Any = np.float32):
         self.config = config = _labelled_config(config, checkpoint)
         self.distilbert = DistilBertModel(config, checkpoint, dtype)
@@ -129,6 +133,8 @@ class DistilBertForTokenClassification(PretrainedModel):
 class DistilBertForQuestionAnswering(PretrainedModel):
     """Extractive QA: a start and an end score for every token."""
 
+    head_prefixes = ("qa_outputs.",)
+
     def __init__(self, config: DistilBertConfig, checkpoint: Checkpoint, dtype: Any = np.float32):
         self.config = config
         self.distilbert = DistilBertModel(config, checkpoint, dtype)
@@ -146,6 +152,8 @@ class DistilBertForQuestionAnswering(PretrainedModel):
 
 class DistilBertForMultipleChoice(PretrainedModel):
     """K candidate sequences per example, one score each: input_ids [B, K, L] -> logits [B, K]."""
+
+    head_prefixes = ("pre_classifier.", "classifier.")
 
     def __init__(self, config: DistilBertConfig, checkpoint: Checkpoint, dtype: Any = np.float32):
         self.config = config
@@ -201,9 +209,15 @@ def model_class_for(config: DistilBertConfig) -> type[PretrainedModel]:
     )
 
 
-def load_model(path: str | Path, dtype: Any = np.float32) -> PretrainedModel:
-    """Load whichever DistilBERT class `path/config.json`'s `architectures` names."""
-    return model_class_for(DistilBertConfig.from_pretrained(path)).from_pretrained(path, dtype=dtype)
+def load_model(path: str | Path, dtype: Any = np.float32, mmap: bool = True) -> PretrainedModel:
+    """Load whichever DistilBERT class `path/config.json`'s `architectures` names.
+
+    dtype and mmap as in `PretrainedModel.from_pretrained`: with mmap=True (the default)
+    the weight files must stay unchanged while the model is in use; mmap=False copies them
+    into memory.
+    """
+    cls = model_class_for(DistilBertConfig.from_pretrained(path))
+    return cls.from_pretrained(path, dtype=dtype, mmap=mmap)
 
 
 class AutoModel:
@@ -213,8 +227,9 @@ class AutoModel:
         raise TypeError("AutoModel is not instantiated; use AutoModel.from_pretrained(path)")
 
     @staticmethod
-    def from_pretrained(path: str | Path, dtype: Any = np.float32) -> PretrainedModel:
-        return load_model(path, dtype=dtype)
+    def from_pretrained(path: str | Path, dtype: Any = np.float32, mmap: bool = True) -> PretrainedModel:
+        """See `load_model`."""
+        return load_model(path, dtype=dtype, mmap=mmap)
 
 
 __all__ = [

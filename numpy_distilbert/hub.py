@@ -16,6 +16,13 @@
 
 Failing all three, `ModelNotFoundError` says where it looked and how to get the files.
 A directory holding only PyTorch pickle weights is refused with the reason and the fix.
+
+Nothing here reads or names a file outside the cache: a model id must be a Hub id
+("name" or "org/name": ASCII letters, digits, `-`, `_`, `.`, no `--` or `..`); a revision
+must be a 40-hex commit hash or a Hub ref name (`main`, `v1.0`, `refs/pr/1`: `/`-separated
+parts that do not start with `.`); and a `refs/<revision>` file must hold a commit hash (at
+most a few bytes of it are read). Anything else is an `InvalidModelReference`, which is a
+ValueError and, so that callers that report "not found" report it too, a ModelNotFoundError.
 """
 
 from __future__ import annotations
@@ -28,7 +35,7 @@ from numpy_distilbert.weights import (
     PICKLE_FILES,
     SAFETENSORS_FILE,
     SAFETENSORS_INDEX_FILE,
-    CheckpointError,
+    pickle_refusal,
 )
 
 DEFAULT_MODEL_ID = "distilbert-base-multilingual-cased"
@@ -41,12 +48,84 @@ DOWNLOAD_PATTERNS = [
     "vocab.txt", "tokenizer_config.json", "special_tokens_map.json",
 ]  # fmt: skip
 
-_COMMIT_HASH = re.compile(r"^[0-9a-f]{40}$")
-_MODEL_ID = re.compile(r"^(?:[\w.\-]+/)?[\w.\-]+$")
+_COMMIT_HASH = re.compile(r"[0-9a-f]{40}")
+# Hub ids (huggingface_hub's `validate_repo_id`): "name" or "namespace/name", each part 1-96
+# ASCII letters, digits, '-', '_' or '.', neither starting nor ending with '-' or '.'; no
+# '--' or '..' anywhere (the cache folder joins parts with '--'), no trailing '.git'.
+_ID_PART = r"[A-Za-z0-9_](?:[A-Za-z0-9_.\-]{0,94}[A-Za-z0-9_])?"
+_MODEL_ID = re.compile(rf"(?:{_ID_PART}/)?{_ID_PART}")
+# A ref name as git and the Hub allow it, narrowed to what Hub names use: '/'-separated
+# parts of ASCII letters, digits, '-', '_', '.', '+', none starting with '.' (so no '.' or
+# '..' part, no hidden file) or ending with '.lock'; e.g. main, v1.0, refs/pr/1.
+_REF_PART = r"[A-Za-z0-9_+\-][A-Za-z0-9_.+\-]*"
+_REVISION = re.compile(rf"{_REF_PART}(?:/{_REF_PART})*")
+MAX_REVISION_CHARS = 255
+MAX_REF_BYTES = 64  # a ref file holds a 40-character hash (and perhaps a newline)
 
 
 class ModelNotFoundError(FileNotFoundError):
     """No directory, no cached snapshot and no download: the message says how to get the files."""
+
+
+class InvalidModelReference(ModelNotFoundError, ValueError):
+    """A model id or revision that cannot name anything in the cache (e.g. a path, `..`, '')."""
+
+
+def is_model_id(text: str) -> bool:
+    """True for a Hub model id: "name" or "org/name" by the Hub's rules."""
+    return (
+        bool(_MODEL_ID.fullmatch(text))
+        and ".." not in text
+        and "--" not in text
+        and not text.endswith(".git")
+    )
+
+
+def check_revision(revision: str | None) -> str:
+    """`revision`, checked to be a commit hash or a ref name; None means DEFAULT_REVISION."""
+    if revision is None:
+        return DEFAULT_REVISION
+    if not isinstance(revision, str):
+        raise TypeError(f"revision must be a string, got {type(revision).__name__}")
+    if not (
+        0 < len(revision) <= MAX_REVISION_CHARS
+        and _REVISION.fullmatch(revision)
+        and ".." not in revision
+        and not any(part.endswith(".lock") for part in revision.split("/"))
+    ):
+        raise InvalidModelReference(
+            f"revision {_short(revision)} is not a branch, tag or commit hash (e.g. 'main', "
+            f"'v1.0', 'refs/pr/1' or 40 hex digits); a revision is a name, not a path"
+        )
+    return revision
+
+
+def _short(value: object, limit: int = 80) -> str:
+    text = repr(value)
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+def _read_ref(repo: Path, revision: str) -> str | None:
+    """The commit hash `refs/<revision>` holds; None when there is no such ref.
+
+    Reads at most MAX_REF_BYTES, refuses a ref that leads outside `refs/` (a symlink), and
+    names what is wrong without echoing the file's content.
+    """
+    refs = repo / "refs"
+    ref = refs / revision
+    if not ref.is_file():
+        return None
+    if not ref.resolve().is_relative_to(refs.resolve()):
+        raise ModelNotFoundError(f"{ref} leads outside {refs}; the cache is corrupt or tampered with")
+    with ref.open("rb") as f:
+        raw = f.read(MAX_REF_BYTES + 1)
+    commit = raw.strip().decode("ascii", errors="replace")
+    if len(raw) > MAX_REF_BYTES or not _COMMIT_HASH.fullmatch(commit):
+        raise ModelNotFoundError(
+            f"{ref} does not hold a commit hash (40 hex digits); the cache is corrupt or tampered "
+            f"with. Delete {repo} and download the model again."
+        )
+    return commit
 
 
 def hf_cache_dir() -> Path:
@@ -72,13 +151,7 @@ def check_model_dir(directory: Path) -> Path:
         return directory
     pickles = [name for name in PICKLE_FILES if (directory / name).is_file()]
     if pickles:
-        raise CheckpointError(
-            f"{directory} holds only PyTorch pickle weights ({', '.join(pickles)}). numpy-distilbert "
-            f"never unpickles: loading a pickle can run arbitrary code. Convert once, where torch and "
-            f"transformers are installed: `AutoModel...from_pretrained(dir).save_pretrained(dir, "
-            f"safe_serialization=True)` writes {SAFETENSORS_FILE}; or download the safetensors file "
-            f"from the Hub, which serves it for most models."
-        )
+        raise pickle_refusal(directory, pickles)
     raise ModelNotFoundError(f"{directory} has no {SAFETENSORS_FILE} or {SAFETENSORS_INDEX_FILE}")
 
 
@@ -95,23 +168,27 @@ def cached_snapshot(model_id: str, revision: str | None = None, cache_dir: Path 
     is, but the revision or its snapshot is missing (a partial or pruned cache).
     """
     cache = hf_cache_dir() if cache_dir is None else cache_dir
-    revision = revision or DEFAULT_REVISION
+    revision = check_revision(revision)
+    if not is_model_id(model_id):
+        raise InvalidModelReference(f"{_short(model_id)} is not a Hugging Face model id")
     candidates = [model_id] + ([ID_ALIASES[model_id]] if model_id in ID_ALIASES else [])
     problems = []
     for repo_id in candidates:
         repo = cache / ("models--" + repo_id.replace("/", "--"))
         if not repo.is_dir():
             continue
-        ref = repo / "refs" / revision
-        if ref.is_file():
-            commit = ref.read_text(encoding="utf-8").strip()
-        elif _COMMIT_HASH.match(revision):
+        commit = _read_ref(repo, revision)
+        if commit is None and _COMMIT_HASH.fullmatch(revision):
             commit = revision
-        else:
+        if commit is None:
             problems.append(f"{repo} has no refs/{revision}")
             continue
         snapshot = repo / "snapshots" / commit
         if snapshot.is_dir():
+            if not snapshot.resolve().is_relative_to(repo.resolve()):
+                raise ModelNotFoundError(
+                    f"{snapshot} leads outside {repo}; the cache is corrupt or tampered with"
+                )
             return snapshot
         problems.append(f"{repo}: revision {revision!r} -> {commit}, but snapshots/{commit} is missing")
     if problems:
@@ -126,7 +203,7 @@ def _how_to_get(model_id: str, revision: str | None, offer_extra: bool = True) -
     rev = f" --revision {revision}" if revision and revision != DEFAULT_REVISION else ""
     extra = "`pip install 'numpy-distilbert[hub]'` and run again online (it downloads into the cache), or "
     return (
-        f"To get the files: {extra if offer_extra else ''}`huggingface-cli download {model_id}{rev}` "
+        f"To get the files: {extra if offer_extra else ''}`hf download {model_id}{rev}` "
         f"(with network access), or download config.json, model.safetensors, vocab.txt and "
         f"tokenizer_config.json from https://huggingface.co/{model_id} into a directory and pass its path."
     )
@@ -162,13 +239,19 @@ def resolve_model(model: str | Path | None, revision: str | None = None) -> Path
         model = DEFAULT_MODEL_ID
     if not isinstance(model, (str, Path)):
         raise TypeError(f"model must be a directory path or a model id, got {type(model).__name__}")
+    if isinstance(model, str) and not model.strip():
+        # Path("") is the current directory: an empty --model must not load whatever is there.
+        raise InvalidModelReference(
+            f"model is empty ({model!r}); pass a model directory (use '.' for the current one) or a model id"
+        )
+    revision = check_revision(revision)
     local = Path(model).expanduser()
     if local.is_dir():
         return check_model_dir(local)
     if local.exists():
         raise ModelNotFoundError(f"{local} is a file; pass the model's directory")
     text = str(model)
-    if isinstance(model, Path) or _looks_like_path(text) or not _MODEL_ID.match(text):
+    if isinstance(model, Path) or _looks_like_path(text) or not is_model_id(text):
         raise ModelNotFoundError(
             f"model directory not found: {local} (and {text!r} is not a Hugging Face model id)"
         )

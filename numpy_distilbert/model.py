@@ -4,9 +4,14 @@
     transformer_block:  x = LN(x + MHA(x));  x = LN(x + FFN(x))        (post-LayerNorm)
     MLM head:           logits = LN(gelu(hidden @ Wt.T + bt)) @ E.T + b  (E: word embeddings)
 
-Every class loads with `.from_pretrained(directory, dtype=np.float32)`. With
+Every class loads with `.from_pretrained(directory, dtype=np.float32, mmap=True)`. With
 `dtype=np.float64` all arithmetic runs in float64: the oracle mode that measures
-everyone else's float32 error.
+everyone else's float32 error. With the default `mmap=True` most weights are views of
+the memory-mapped checkpoint: do not rewrite or truncate its files while the model is in
+use (results change silently, or the process dies of SIGBUS); `mmap=False` copies the
+weights into memory at load.
+
+A model is read-only after loading, so one instance may serve many threads at once.
 """
 
 from __future__ import annotations
@@ -32,11 +37,19 @@ from numpy_distilbert.weights import Checkpoint, CheckpointError, load_checkpoin
 
 # Tensors a DistilBERT checkpoint may carry besides the encoder's: the task heads', and
 # the `position_ids` buffer that older transformers versions saved.
-KNOWN_HEAD_PREFIXES = (
-    "vocab_transform.", "vocab_layer_norm.", "vocab_projector.",
-    "pre_classifier.", "classifier.", "qa_outputs.",
-)  # fmt: skip
+MLM_HEAD_PREFIXES = ("vocab_transform.", "vocab_layer_norm.", "vocab_projector.")
+KNOWN_HEAD_PREFIXES = (*MLM_HEAD_PREFIXES, "pre_classifier.", "classifier.", "qa_outputs.")
 IGNORED_BUFFERS = ("embeddings.position_ids",)
+# Every DistilBERT class transformers saves checkpoints of, by the name config.json's
+# `architectures` gives it (heads.MODEL_CLASSES implements each one).
+ARCHITECTURE_NAMES = (
+    "DistilBertModel", "DistilBertForMaskedLM", "DistilBertForSequenceClassification",
+    "DistilBertForTokenClassification", "DistilBertForQuestionAnswering", "DistilBertForMultipleChoice",
+)  # fmt: skip
+# A sinusoidal table missing from the file is computed from config.json alone; this many
+# elements (positions x dim; 8,192 x 1,024) bounds what a hostile config can make us
+# allocate. The real model has 512 x 768.
+MAX_COMPUTED_POSITION_ELEMENTS = 2**23
 
 
 def as_float_dtype(dtype: Any) -> np.dtype:
@@ -157,31 +170,113 @@ def prepare_inputs(
 
 
 # ------------------------------------------------------------------------ models
+def _check_computed_positions(checkpoint: Checkpoint, config: DistilBertConfig) -> None:
+    elements = config.max_position_embeddings * config.dim
+    if elements > MAX_COMPUTED_POSITION_ELEMENTS:
+        raise CheckpointError(
+            f"{checkpoint.directory}: config.json asks for a computed sinusoidal position table of "
+            f"max_position_embeddings={config.max_position_embeddings} x dim={config.dim}, more than "
+            f"{MAX_COMPUTED_POSITION_ELEMENTS} elements, and the checkpoint stores no "
+            f"'embeddings.position_embeddings.weight' to check it against"
+        )
+
+
+def _list_names(names: list[str], limit: int = 10) -> str:
+    return ", ".join(names[:limit]) + (f" and {len(names) - limit} more" if len(names) > limit else "")
+
+
+def declared_architecture(config: DistilBertConfig) -> str | None:
+    """The first DistilBERT class config.json's `architectures` names, or None."""
+    return next((name for name in config.architectures if name in ARCHITECTURE_NAMES), None)
+
+
+def _head_tensor_groups(checkpoint: Checkpoint) -> list[str]:
+    """Which head prefixes the checkpoint holds tensors under, e.g. ['pre_classifier.*', 'classifier.*']."""
+    return [f"{p}*" for p in KNOWN_HEAD_PREFIXES if any(n.startswith(p) for n in checkpoint.tensors)]
+
+
 class PretrainedModel:
-    """`from_pretrained` for every model class: config + checkpoint -> cls(config, checkpoint, dtype)."""
+    """`from_pretrained` for every model class: config + checkpoint -> cls(config, checkpoint, dtype).
+
+    `head_prefixes` names the tensors the class's head owns. The bare encoder owns none and
+    loads from any DistilBERT checkpoint (it ignores a head, as transformers does). A head
+    class refuses a checkpoint made for another head, by config.json's `architectures` or by
+    its tensors: transformers would load the shared names (an NER model would reuse a
+    sentiment classifier) and initialise the rest at random, which gives meaningless output.
+    """
 
     config: DistilBertConfig
     dtype: np.dtype
+    head_prefixes: tuple[str, ...] = ()
 
     def __init__(self, config: DistilBertConfig, checkpoint: Checkpoint, dtype: Any = np.float32):
         raise NotImplementedError
 
     @classmethod
-    def from_pretrained(cls, path: str | Path, dtype: Any = np.float32):
-        """Load from a directory holding config.json and model.safetensors (or shards)."""
+    def from_pretrained(cls, path: str | Path, dtype: Any = np.float32, mmap: bool = True):
+        """Load from a directory holding config.json and model.safetensors (or shards).
+
+        dtype: np.float32 (default) or np.float64 for the oracle mode.
+        mmap: True (default) maps the weight files: quick, no copy, but the files must stay
+            unchanged while the model is in use (rewriting them changes results silently,
+            truncating them kills the process with SIGBUS). False reads the weights into
+            memory at load, after which the files may change or go away.
+        Raises ConfigError / CheckpointError naming the file and field on a bad checkpoint,
+        including one made for another head than `cls`.
+        """
         config = DistilBertConfig.from_pretrained(path)
-        checkpoint = load_checkpoint(path)
+        checkpoint = load_checkpoint(path, mmap=mmap)
+        cls._check_declared_head(path, config, checkpoint)
+        cls._check_foreign_head(path, config, checkpoint)
         model = cls(config, checkpoint, dtype)
+        cls._check_unused(path, checkpoint)
+        return model
+
+    @classmethod
+    def _check_declared_head(cls, path: str | Path, config: DistilBertConfig, checkpoint: Checkpoint) -> None:
+        """A head class refuses a checkpoint whose config.json declares another head."""
+        declared = declared_architecture(config)
+        if not cls.head_prefixes or declared in (None, cls.__name__, "DistilBertModel"):
+            return
+        raise CheckpointError(
+            f"{path}: config.json's architectures say this is a {declared} checkpoint, not "
+            f"{cls.__name__} ({cls._needs_and_holds(checkpoint)}). "
+            f"Load it with {declared}, or with DistilBertModel for the encoder alone."
+        )
+
+    @classmethod
+    def _needs_and_holds(cls, checkpoint: Checkpoint) -> str:
+        needs = ", ".join(f"{p}*" for p in cls.head_prefixes)
+        holds = ", ".join(_head_tensor_groups(checkpoint)) or "no head tensors"
+        return f"{cls.__name__} needs {needs}; the checkpoint holds {holds}"
+
+    @classmethod
+    def _check_foreign_head(cls, path: str | Path, config: DistilBertConfig, checkpoint: Checkpoint) -> None:
+        """A head class refuses a checkpoint holding another head's tensors: they say what it is for."""
+        if not cls.head_prefixes:
+            return
+        foreign = sorted(
+            name for name in checkpoint.tensors
+            if name.startswith(KNOWN_HEAD_PREFIXES) and not name.startswith(cls.head_prefixes)
+        )  # fmt: skip
+        if foreign:
+            declared = declared_architecture(config)
+            made_for = f"a {declared} checkpoint" if declared else "a checkpoint of another head"
+            raise CheckpointError(
+                f"{path}: tensors {_list_names(foreign)} belong to another head: this is {made_for}, "
+                f"not {cls.__name__} ({cls._needs_and_holds(checkpoint)}). Load it with the class "
+                f"its head was trained as, or with DistilBertModel for the encoder alone."
+            )
+
+    @staticmethod
+    def _check_unused(path: str | Path, checkpoint: Checkpoint) -> None:
+        """Tensors nobody took and no head owns: a name DistilBERT does not have is refused."""
         unexpected = [
             name for name in checkpoint.unused()
             if not name.startswith(KNOWN_HEAD_PREFIXES) and name not in IGNORED_BUFFERS
         ]  # fmt: skip
         if unexpected:
-            raise CheckpointError(
-                f"{path}: unexpected tensors for DistilBERT: {', '.join(unexpected[:10])}"
-                + (f" and {len(unexpected) - 10} more" if len(unexpected) > 10 else "")
-            )
-        return model
+            raise CheckpointError(f"{path}: unexpected tensors for DistilBERT: {_list_names(unexpected)}")
 
 
 @dataclass
@@ -203,7 +298,9 @@ class DistilBertModel(PretrainedModel):
         )  # [V, D]
         positions = "embeddings.position_embeddings.weight"
         if config.sinusoidal_pos_embds and positions not in checkpoint:
-            # transformers saves the fixed table too; compute it when a file left it out.
+            # transformers saves the fixed table too; compute it when a file left it out,
+            # but only after bounding its size: config.json alone decides it here.
+            _check_computed_positions(checkpoint, config)
             self.position_embeddings = sinusoidal_positions(config.max_position_embeddings, d).astype(dtype)
         else:
             self.position_embeddings = checkpoint.take(
@@ -263,6 +360,8 @@ def _select_positions(hidden: np.ndarray, positions: Any) -> np.ndarray:
 
 class DistilBertForMaskedLM(PretrainedModel):
     """Encoder + MLM head: logits over the vocabulary, the output layer tied to the word embeddings."""
+
+    head_prefixes = MLM_HEAD_PREFIXES
 
     def __init__(self, config: DistilBertConfig, checkpoint: Checkpoint, dtype: Any = np.float32):
         self.config = config

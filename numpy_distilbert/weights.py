@@ -10,6 +10,19 @@ plus a view per tensor: a 542 MB checkpoint costs no copy and no time at load, a
 operating system pages in only what the forward pass touches. Nothing here unpickles;
 `pytorch_model.bin` files are refused with an explanation.
 
+The memory map has one catch: the loaded arrays *are* the file. Rewriting a checkpoint
+while a model loaded from it is alive silently changes that model's results, and
+truncating it makes the next forward pass touch pages that no longer exist, which kills
+the process with SIGBUS (a signal, not a Python exception). Replace checkpoints by
+writing a new file and renaming it over the old one (the old mapping keeps the old
+inode), or load with `mmap=False`, which reads the tensors into memory once and leaves
+nothing tied to the file.
+
+Every header is checked before any array is made: JSON that parses (no duplicate keys,
+no runaway nesting), dtypes, shapes of at most 64 non-negative integer dimensions,
+offsets inside the file, no overlaps. Shard indexes may only name plain files inside the
+model directory.
+
 Tensor names are mapped to one canonical form: without the `distilbert.` prefix that
 task models add, and with LayerNorm's legacy `gamma`/`beta` renamed `weight`/`bias`.
 """
@@ -28,6 +41,11 @@ SAFETENSORS_FILE = "model.safetensors"
 SAFETENSORS_INDEX_FILE = "model.safetensors.index.json"
 PICKLE_FILES = ("pytorch_model.bin", "pytorch_model.bin.index.json", "model.pt", "model.bin")
 MAX_HEADER_BYTES = 100 * 1024 * 1024  # the safetensors format's own limit
+MAX_INDEX_BYTES = 100 * 1024 * 1024  # a shard index lists names; real ones are kilobytes
+MAX_DIMENSIONS = 64  # NumPy's limit on an array's number of dimensions
+# No tensor may claim more bytes than this even when a zero dimension makes it empty: a
+# shape like [0, 2**70] would otherwise reach NumPy and fail inside `reshape`.
+MAX_TENSOR_BYTES = 2**48
 
 # safetensors dtype name -> how the bytes are stored. BF16 has no NumPy dtype: it is
 # stored as uint16 and widened to float32 by `_bf16_to_float32`.
@@ -49,6 +67,38 @@ class CheckpointError(ValueError):
     """A checkpoint file that cannot be read as DistilBERT weights; the message names file and key."""
 
 
+class StrictJSONError(ValueError):
+    """JSON that Python's json module would accept but a checkpoint must not contain."""
+
+
+def _refuse_duplicate_keys(pairs: list[tuple[str, object]]) -> dict:
+    """json `object_pairs_hook`: a key given twice is an error, not "the last one wins"."""
+    result: dict = {}
+    for key, value in pairs:
+        if key in result:
+            raise StrictJSONError(f"not JSON a reader can trust (key {_short(key)} appears twice)")
+        result[key] = value
+    return result
+
+
+def parse_json(raw: bytes | str) -> object:
+    """Parse JSON strictly; raises ValueError with the reason (callers add file and field).
+
+    Duplicate keys are refused: which tensor would be meant? (Python's json and the
+    safetensors library, 0.8, both silently keep the last one.) So is nesting deep enough
+    to exhaust Python's recursion limit.
+    """
+    try:
+        text = raw.decode("utf-8") if isinstance(raw, bytes) else raw
+        return json.loads(text, object_pairs_hook=_refuse_duplicate_keys)
+    except UnicodeDecodeError as exc:
+        raise StrictJSONError(f"not JSON (not UTF-8: {exc})") from None
+    except json.JSONDecodeError as exc:
+        raise StrictJSONError(f"not JSON ({exc})") from None
+    except RecursionError:
+        raise StrictJSONError("not JSON a reader can trust (nested too deeply to parse)") from None
+
+
 # ----------------------------------------------------------------- one safetensors file
 def _bf16_to_float32(raw: np.ndarray) -> np.ndarray:
     """bfloat16 is the top half of a float32: shift the 16 bits up and reinterpret."""
@@ -68,12 +118,23 @@ def _read_header(path: Path, file_size: int) -> tuple[dict, int]:
             )
         raw_header = f.read(header_len)
     try:
-        header = json.loads(raw_header.decode("utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise CheckpointError(f"{path}: not a safetensors file (header is not JSON: {exc})") from None
+        header = parse_json(raw_header)
+    except StrictJSONError as exc:
+        raise CheckpointError(f"{path}: not a safetensors file (header is {exc})") from None
     if not isinstance(header, dict):
         raise CheckpointError(f"{path}: safetensors header must be a JSON object")
     return header, 8 + header_len
+
+
+def _is_count(value: object) -> bool:
+    """A JSON integer >= 0; `true` is not one, though Python's bool is an int."""
+    return isinstance(value, int) and not isinstance(value, bool) and value >= 0
+
+
+def _short(value: object, limit: int = 80) -> str:
+    """repr(value), cut to `limit` characters: error messages must stay one readable line."""
+    text = repr(value)
+    return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
 def _check_entry(path: Path, name: str, entry: object, data_size: int) -> tuple[np.dtype, tuple, int, int]:
@@ -82,14 +143,19 @@ def _check_entry(path: Path, name: str, entry: object, data_size: int) -> tuple[
     if not isinstance(entry, dict):
         raise CheckpointError(f"{where}: header entry is not an object")
     dtype_name = entry.get("dtype")
-    if dtype_name not in _DTYPES:
-        raise CheckpointError(f"{where}: unsupported dtype {dtype_name!r}")
+    if not isinstance(dtype_name, str) or dtype_name not in _DTYPES:  # a list is unhashable
+        raise CheckpointError(f"{where}: unsupported dtype {_short(dtype_name)}")
     shape, offsets = entry.get("shape"), entry.get("data_offsets")
-    if not (isinstance(shape, list) and all(isinstance(d, int) and d >= 0 for d in shape)):
-        raise CheckpointError(f"{where}: malformed shape {shape!r}")
-    if not (isinstance(offsets, list) and len(offsets) == 2
-            and all(isinstance(o, int) and o >= 0 for o in offsets)):  # fmt: skip
-        raise CheckpointError(f"{where}: malformed data_offsets {offsets!r}")
+    if not (isinstance(shape, list) and all(_is_count(d) for d in shape)):
+        raise CheckpointError(f"{where}: malformed shape {_short(shape)} (need a list of integers >= 0)")
+    if len(shape) > MAX_DIMENSIONS:
+        raise CheckpointError(
+            f"{where}: malformed shape with {len(shape)} dimensions (at most {MAX_DIMENSIONS})"
+        )
+    if math.prod(d for d in shape if d) * _DTYPES[dtype_name].itemsize > MAX_TENSOR_BYTES:
+        raise CheckpointError(f"{where}: malformed shape {_short(shape)} (absurdly large)")
+    if not (isinstance(offsets, list) and len(offsets) == 2 and all(_is_count(o) for o in offsets)):
+        raise CheckpointError(f"{where}: malformed data_offsets {_short(offsets)}")
     begin, end = offsets
     if begin > end or end > data_size:
         raise CheckpointError(
@@ -105,8 +171,27 @@ def _check_entry(path: Path, name: str, entry: object, data_size: int) -> tuple[
     return dtype, tuple(shape), begin, end
 
 
-def read_safetensors(path: str | Path) -> dict[str, np.ndarray]:
-    """Map a .safetensors file and return {name: read-only array}, without copying.
+def _read_data(path: Path, data_start: int, data_size: int, mmap: bool) -> np.ndarray:
+    """The data section as read-only uint8 [data_size]: a memory map, or a copy in memory."""
+    if mmap:
+        return np.memmap(path, dtype=np.uint8, mode="r", offset=data_start, shape=(data_size,))
+    data = np.empty(data_size, dtype=np.uint8)
+    with path.open("rb") as f:
+        f.seek(data_start)
+        n_read = f.readinto(memoryview(data))
+    if n_read != data_size:  # the file shrank between the size check and the read
+        raise CheckpointError(f"{path}: read {n_read} of {data_size} data bytes (file changed while loading)")
+    data.flags.writeable = False
+    return data
+
+
+def read_safetensors(path: str | Path, mmap: bool = True) -> dict[str, np.ndarray]:
+    """Read a .safetensors file and return {name: read-only array}.
+
+    mmap=True (the default) maps the file and copies nothing; the arrays then stay tied to
+    the file, so it must not be rewritten or truncated while they are in use (see the
+    module docstring: truncation kills the process with SIGBUS). mmap=False reads the data
+    into memory once, and later changes to the file cannot reach the arrays.
 
     F16 and BF16 tensors come back as float16 and float32 arrays (BF16 is widened, which
     copies that tensor). Raises CheckpointError naming the file and tensor on anything
@@ -130,7 +215,7 @@ def read_safetensors(path: str | Path) -> dict[str, np.ndarray]:
 
     if data_size == 0:
         return {name: np.empty(shape, dtype) for name, (dtype, shape, _, _) in entries.items()}
-    data = np.memmap(path, dtype=np.uint8, mode="r", offset=data_start, shape=(data_size,))
+    data = _read_data(path, data_start, data_size, mmap)
     tensors = {}
     for name, (dtype, shape, begin, end) in entries.items():
         array = data[begin:end].view(dtype).reshape(shape)
@@ -210,18 +295,58 @@ def _merge(target: dict, sources: dict, tensors: dict[str, np.ndarray], path: Pa
         sources[name] = path
 
 
-def _refuse_pickle(directory: Path, found: Iterable[str]) -> None:
-    names = ", ".join(found)
-    raise CheckpointError(
-        f"{directory} holds only PyTorch pickle weights ({names}). numpy-distilbert never "
-        f"unpickles: loading a pickle can run arbitrary code. Convert once with transformers: "
-        f"`DistilBertForMaskedLM.from_pretrained(dir).save_pretrained(dir, "
-        f"safe_serialization=True)`, which writes model.safetensors."
+def pickle_refusal(directory: Path, found: Iterable[str]) -> CheckpointError:
+    """The one error for a model directory that holds only PyTorch pickles (hub.py raises it too)."""
+    return CheckpointError(
+        f"{directory} holds only PyTorch pickle weights ({', '.join(found)}). numpy-distilbert "
+        f"never unpickles: loading a pickle can run arbitrary code. Convert once, where torch "
+        f"and transformers are installed: `transformers.<the class config.json's architectures "
+        f"names>.from_pretrained(dir).save_pretrained(dir, safe_serialization=True)` writes "
+        f"{SAFETENSORS_FILE}; or download {SAFETENSORS_FILE} from the Hub, which serves it for "
+        f"most models (`hf download <model id> {SAFETENSORS_FILE}`)."
     )
 
 
-def load_checkpoint(directory: str | Path) -> Checkpoint:
-    """Load `model.safetensors`, or the shards listed in `model.safetensors.index.json`."""
+def _is_plain_file_name(name: object) -> bool:
+    """A name for a file directly inside the model directory: no separators, no `..`, not absolute."""
+    return (
+        isinstance(name, str)
+        and name not in ("", ".", "..")
+        and "/" not in name
+        and "\\" not in name
+        and "\0" not in name
+        and Path(name).name == name
+        and not Path(name).is_absolute()
+    )
+
+
+def read_shard_index(index: Path) -> dict[str, str]:
+    """{tensor name: shard file name} from `model.safetensors.index.json`, every value checked
+    to be a plain file name, so that no index can make us open a file outside its directory."""
+    if index.stat().st_size > MAX_INDEX_BYTES:
+        raise CheckpointError(f"{index}: malformed shard index (larger than {MAX_INDEX_BYTES} bytes)")
+    try:
+        content = parse_json(index.read_bytes())
+    except StrictJSONError as exc:
+        raise CheckpointError(f"{index}: malformed shard index ({exc})") from None
+    weight_map = content.get("weight_map") if isinstance(content, dict) else None
+    if not isinstance(weight_map, dict):
+        raise CheckpointError(f"{index}: malformed shard index ('weight_map' is not an object)")
+    for name, shard_name in weight_map.items():
+        if not _is_plain_file_name(shard_name):
+            raise CheckpointError(
+                f"{index}: malformed shard index: weight_map[{_short(name)}] is {_short(shard_name)}, "
+                f"which is not the name of a file inside {index.parent}"
+            )
+    return weight_map
+
+
+def load_checkpoint(directory: str | Path, mmap: bool = True) -> Checkpoint:
+    """Load `model.safetensors`, or the shards listed in `model.safetensors.index.json`.
+
+    mmap=True maps the files (no copy; the files must then stay unchanged while the
+    tensors are in use), mmap=False reads them into memory: see `read_safetensors`.
+    """
     directory = Path(directory)
     if not directory.is_dir():
         raise FileNotFoundError(f"model directory not found: {directory}")
@@ -229,19 +354,14 @@ def load_checkpoint(directory: str | Path) -> Checkpoint:
     sources: dict[str, Path] = {}
     single, index = directory / SAFETENSORS_FILE, directory / SAFETENSORS_INDEX_FILE
     if single.is_file():
-        _merge(tensors, sources, read_safetensors(single), single)
+        _merge(tensors, sources, read_safetensors(single, mmap), single)
     elif index.is_file():
-        try:
-            weight_map = json.loads(index.read_text(encoding="utf-8"))["weight_map"]
-            if not isinstance(weight_map, dict):
-                raise TypeError("weight_map is not an object")
-        except (ValueError, KeyError, TypeError) as exc:
-            raise CheckpointError(f"{index}: malformed shard index ({exc})") from None
+        weight_map = read_shard_index(index)
         for shard_name in sorted(set(weight_map.values())):
             shard = directory / shard_name
             if not shard.is_file():
                 raise FileNotFoundError(f"{index} lists shard {shard_name!r}, which is missing")
-            shard_tensors = read_safetensors(shard)
+            shard_tensors = read_safetensors(shard, mmap)
             for name, listed_in in weight_map.items():
                 if listed_in == shard_name and name not in shard_tensors:
                     raise CheckpointError(f"{index} says {name!r} is in {shard}, but it is not")
@@ -249,7 +369,7 @@ def load_checkpoint(directory: str | Path) -> Checkpoint:
     else:
         found = [name for name in PICKLE_FILES if (directory / name).is_file()]
         if found:
-            _refuse_pickle(directory, found)
+            raise pickle_refusal(directory, found)
         raise FileNotFoundError(
             f"{directory} has no {SAFETENSORS_FILE} or {SAFETENSORS_INDEX_FILE}"
         )

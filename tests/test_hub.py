@@ -132,7 +132,7 @@ def test_not_found_says_how_to_get_it(tmp_path, monkeypatch, no_hub):
     assert isinstance(info.value, FileNotFoundError)
     assert "huggingface_hub is not installed" in message
     assert "pip install 'numpy-distilbert[hub]'" in message
-    assert "huggingface-cli download org/name" in message
+    assert "hf download org/name" in message  # huggingface_hub 1.x ships `hf`, not `huggingface-cli`
     assert "https://huggingface.co/org/name" in message
     assert str(tmp_path / "empty") in message
 
@@ -216,3 +216,126 @@ def test_file_instead_of_directory(tmp_path):
 def test_bad_type():
     with pytest.raises(TypeError, match="model must be"):
         hub.resolve_model(42)
+
+
+# ------------------------------------------------------------ hostile caches and names
+def _cache_with_outside_model(tmp_path, monkeypatch) -> tuple[Path, Path]:
+    """A cache holding org/name at main, and a valid model directory outside the cache."""
+    cache = tmp_path / "cache"
+    repo = _cache_repo(cache, "org/name", {"main": HASH_A}, [HASH_A])
+    monkeypatch.setenv("HF_HUB_CACHE", str(cache))
+    return repo, _model_files(tmp_path / "outside")
+
+
+@pytest.mark.parametrize("content", ["absolute", "../../../outside", "../../../outside\n"])
+def test_ref_content_cannot_lead_outside_the_cache(tmp_path, monkeypatch, no_hub, content):
+    repo, outside = _cache_with_outside_model(tmp_path, monkeypatch)
+    (repo / "refs" / "main").write_text(str(outside) if content == "absolute" else content)
+    with pytest.raises(hub.ModelNotFoundError, match=r"refs/main does not hold a commit hash"):
+        hub.resolve_model("org/name")
+
+
+def test_ref_symlink_out_of_refs_is_refused(tmp_path, monkeypatch, no_hub):
+    repo, _ = _cache_with_outside_model(tmp_path, monkeypatch)
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.write_text(HASH_A)
+    (repo / "refs" / "v1").symlink_to(elsewhere)
+    with pytest.raises(hub.ModelNotFoundError, match=r"refs/v1 leads outside"):
+        hub.resolve_model("org/name", revision="v1")
+
+
+@pytest.mark.parametrize("raw", [b"\xff\xfe" + b"a" * 38, b"", b"A" * 40, b"a" * 41, b"a" * 39 + b"\x00"])
+def test_ref_that_is_not_a_commit_hash(tmp_path, monkeypatch, no_hub, raw):
+    repo, _ = _cache_with_outside_model(tmp_path, monkeypatch)
+    (repo / "refs" / "main").write_bytes(raw)
+    with pytest.raises(hub.ModelNotFoundError, match=r"refs/main does not hold a commit hash") as info:
+        hub.resolve_model("org/name")
+    assert "\\xff" not in str(info.value)  # names the problem, does not echo the bytes
+
+
+def test_huge_ref_is_not_read_whole(tmp_path, monkeypatch, no_hub):
+    import tracemalloc
+
+    repo, _ = _cache_with_outside_model(tmp_path, monkeypatch)
+    with (repo / "refs" / "main").open("wb") as f:
+        f.write(HASH_A.encode())
+        f.truncate(64 * 2**20)  # sparse: 64 MiB on paper, nothing on disk
+    tracemalloc.start()
+    try:
+        with pytest.raises(hub.ModelNotFoundError, match=r"refs/main does not hold a commit hash"):
+            hub.resolve_model("org/name")
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    print(f"peak traced allocation: {peak / 2**10:.0f} KiB")
+    assert peak < 2**20
+
+
+@pytest.mark.parametrize(
+    "revision",
+    ["/etc/passwd", "../../../secret", "..", ".", "", "refs/../../x", "main/", "/main", "a//b",
+     ".hidden", "main.lock", "v1 0", "main\n", "x" * 300, "refs\\pr\\1"],
+)  # fmt: skip
+def test_revision_must_be_a_name_not_a_path(tmp_path, monkeypatch, no_hub, revision):
+    _cache_with_outside_model(tmp_path, monkeypatch)
+    secret = tmp_path / "secret"
+    secret.write_text("TOP SECRET CONTENT")
+    if revision == "/etc/passwd":
+        revision = str(secret)
+    with pytest.raises(hub.InvalidModelReference, match="is not a branch, tag or commit hash") as info:
+        hub.resolve_model("org/name", revision=revision)
+    assert "TOP SECRET" not in str(info.value)
+    assert isinstance(info.value, ValueError) and isinstance(info.value, hub.ModelNotFoundError)
+
+
+@pytest.mark.parametrize("revision", ["main", "v1.0", "refs/pr/1", "release-2024_01", "v1.0+cu118", HASH_B])
+def test_valid_revisions_resolve(tmp_path, monkeypatch, revision):
+    cache = tmp_path / "cache"
+    refs = {} if revision == HASH_B else {revision: HASH_B}
+    repo = _cache_repo(cache, "org/name", {}, [HASH_B])
+    for name, commit in refs.items():
+        (repo / "refs" / name).parent.mkdir(parents=True, exist_ok=True)
+        (repo / "refs" / name).write_text(commit)
+    monkeypatch.setenv("HF_HUB_CACHE", str(cache))
+    assert hub.resolve_model("org/name", revision=revision) == repo / "snapshots" / HASH_B
+
+
+@pytest.mark.parametrize("model", ["", "   "])
+def test_empty_model_is_refused_not_the_current_directory(tmp_path, monkeypatch, model):
+    monkeypatch.chdir(_model_files(tmp_path / "cwd"))  # a loadable model right here
+    with pytest.raises(hub.InvalidModelReference, match="model is empty"):
+        hub.resolve_model(model)
+    assert hub.resolve_model(".") == Path(".")  # the current directory, asked for explicitly
+
+
+MODEL_IDS = [
+    "name", "org/name", "distilbert-base-multilingual-cased", "Org_1/a.b-c", "a" * 96, "a" * 97,
+    "", "/", "org/", "/name", "a/b/c", "org/..", "../x", "a..b", "a--b", "-a", "a-", ".a", "a.",
+    "name.git", "café", "a b", "a\\b", "org/na\nme", "_a", "a_",
+]  # fmt: skip
+
+
+@pytest.mark.parametrize("model_id", MODEL_IDS)
+def test_model_id_rules_are_huggingface_hubs(transformers_module, model_id):
+    """Differential: our id check agrees with huggingface_hub's own validator."""
+    from huggingface_hub.utils import HFValidationError, validate_repo_id
+
+    try:
+        validate_repo_id(model_id)
+        theirs = model_id != ""
+    except HFValidationError:
+        theirs = False
+    assert hub.is_model_id(model_id) is theirs
+
+
+def test_pickle_refusal_is_one_message(tmp_path):
+    """hub.py and weights.py refuse a pickle-only directory with the same words and advice."""
+    from numpy_distilbert.weights import load_checkpoint
+
+    model = _model_files(tmp_path / "model", weights="pytorch_model.bin")
+    with pytest.raises(CheckpointError) as from_hub:
+        hub.resolve_model(model)
+    with pytest.raises(CheckpointError) as from_weights:
+        load_checkpoint(model)
+    assert str(from_hub.value) == str(from_weights.value)
+    assert "hf download" in str(from_hub.value) and "huggingface-cli" not in str(from_hub.value)
