@@ -6,7 +6,10 @@ documented behaviour for these inputs, not something read off our own output.
 
 from __future__ import annotations
 
+import random
+import sys
 import time
+from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
@@ -261,3 +264,35 @@ def test_word_cache_is_bounded():
     t = WordPieceTokenizer(VOCAB, word_cache_size=64)
     t.tokenize(" ".join(f"w{i}" for i in range(1000)))
     assert len(t._cache) <= 64
+
+
+def _many_texts(n: int, seed: int = 0) -> list[str]:
+    """Texts with many distinct words, so that a small word cache evicts all the time."""
+    rng = random.Random(seed)
+    parts = ["want", "un", "##", "runn", "ing", "low", "est", "é", "中", "a", "b", "x", ",", "!", " "]
+    return [" ".join("".join(rng.choices(parts, k=rng.randint(1, 4))) for _ in range(12)) for _ in range(n)]
+
+
+@pytest.mark.parametrize("cache_size", [16, 64, 65536])
+def test_shared_tokenizer_in_8_threads_equals_sequential(cache_size):
+    """One tokenizer shared by 8 threads (the word cache is filled and evicted concurrently)
+    gives exactly what a fresh tokenizer gives sequentially, and never raises."""
+    texts = _many_texts(3000)
+    reference = WordPieceTokenizer(VOCAB)
+    want = [(reference.encode(t), dict(reference(t, return_offsets_mapping=True))) for t in texts]
+    shared = WordPieceTokenizer(VOCAB, word_cache_size=cache_size)
+
+    def work(k: int) -> list[tuple[int, tuple]]:
+        return [(i, (shared.encode(texts[i]), dict(shared(texts[i], return_offsets_mapping=True))))
+                for i in range(k, len(texts), 8)]  # fmt: skip
+
+    interval = sys.getswitchinterval()
+    sys.setswitchinterval(1e-6)  # switch threads as often as possible, to provoke races
+    try:
+        with ThreadPoolExecutor(max_workers=8) as pool:
+            results = [r for chunk in pool.map(work, range(8)) for r in chunk]  # re-raises
+    finally:
+        sys.setswitchinterval(interval)
+    assert len(results) == len(texts)
+    assert all(got == want[i] for i, got in results)
+    assert len(shared._cache) <= 2 * max(cache_size, 16)  # still bounded

@@ -425,8 +425,7 @@ class WordPieceTokenizer:
     def _remember(self, word: str, entry: tuple) -> tuple:
         cache = self._cache
         if len(cache) >= self._cache_size:
-            for key in list(itertools.islice(cache, len(cache) // 2)):
-                del cache[key]
+            _evict_older_half(cache)
         cache[word] = entry
         return entry
 
@@ -825,6 +824,23 @@ class _LazyRows:
 
     def __getitem__(self, i: int) -> _Row:
         return self._get()[i]
+
+
+def _evict_older_half(cache: dict) -> None:
+    """Drop the older half of the word cache (dicts keep insertion order).
+
+    One tokenizer may be shared by threads that fill and evict the same cache at once, and no
+    lock guards it (the hot path stays lock-free): a key another thread already evicted is
+    skipped, and if the dict changes size while its keys are listed this eviction is skipped
+    too - the next insertion tries again. Entries are pure functions of their word, so which
+    ones survive never changes a result, only the speed.
+    """
+    try:
+        old = list(itertools.islice(cache, len(cache) // 2))
+    except RuntimeError:  # "dictionary changed size during iteration", from another thread
+        return
+    for key in old:
+        cache.pop(key, None)
 
 
 def _windows(seq: _Seq, n: int, stride: int) -> list[_Seq]:
