@@ -10,6 +10,9 @@ Two things a test may need that the repository does not ship:
 
 Elsewhere such tests skip with a reason. In CI, ``NUMPY_DISTILBERT_REQUIRE_REFERENCE=1``
 turns those skips into failures, so equivalence can never silently stop running.
+``NUMPY_DISTILBERT_REQUIRE_REFERENCE=no-torch`` is the tier for Pythons that have no torch
+wheel: there only what needs torch may skip; transformers' tokenizers (which run without
+torch) and the reference files are still required.
 """
 
 from __future__ import annotations
@@ -39,14 +42,22 @@ settings.register_profile(
 settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci" if os.environ.get("CI") else "dev"))
 
 
-def reference_required() -> bool:
-    """True when a missing reference must fail instead of skip (CI sets this)."""
-    return os.environ.get("NUMPY_DISTILBERT_REQUIRE_REFERENCE", "") not in ("", "0")
+def reference_required(needs_torch: bool = True) -> bool:
+    """True when a missing reference must fail instead of skip (CI sets this).
+
+    `needs_torch`: whether what is missing needs torch, which the ``no-torch`` tier lacks.
+    """
+    value = os.environ.get("NUMPY_DISTILBERT_REQUIRE_REFERENCE", "")
+    if value in ("", "0"):
+        return False
+    if value == "no-torch":
+        return not needs_torch
+    return True
 
 
-def skip_or_fail(reason: str) -> None:
+def skip_or_fail(reason: str, needs_torch: bool = False) -> None:
     """Skip with `reason`, or fail when the reference is required."""
-    if reference_required():
+    if reference_required(needs_torch):
         pytest.fail(f"{reason} (NUMPY_DISTILBERT_REQUIRE_REFERENCE is set, so this is an error)")
     pytest.skip(reason)
 
@@ -56,7 +67,8 @@ def require_module(name: str):
     try:
         return importlib.import_module(name)
     except ImportError as exc:
-        skip_or_fail(f"reference module {name!r} is not installed ({exc})")
+        needs_torch = name.split(".")[0] == "torch"
+        skip_or_fail(f"reference module {name!r} is not installed ({exc})", needs_torch)
 
 
 def shared_model_dir() -> Path | None:
