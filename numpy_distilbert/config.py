@@ -74,6 +74,46 @@ def _check_numbers_and_nesting(data: dict[str, Any]) -> None:
             stack.extend((f"{where}.{key}", item, depth + 1) for key, item in items)
 
 
+def _label_id(key: Any) -> int | None:
+    """A label id: an int, or (JSON object keys are strings) its decimal spelling; else None."""
+    if isinstance(key, int) and not isinstance(key, bool):
+        return key
+    if isinstance(key, str) and key.isascii() and key.isdigit() and len(key) <= 18:
+        return int(key)
+    return None
+
+
+def _id2label(value: Any) -> dict[int, str]:
+    """{id: label name}: ids are integers (decimal strings in JSON), names are strings."""
+    if not isinstance(value, dict):
+        raise ConfigError(f"config field 'id2label' must be an object, got {_short(value)}")
+    labels = {}
+    for key, name in value.items():
+        label_id = _label_id(key)
+        if label_id is None or not isinstance(name, str):
+            raise ConfigError(
+                f"config field 'id2label' must map integer ids to label names, "
+                f"got {_short(key)}: {_short(name)}"
+            )
+        labels[label_id] = name
+    return labels
+
+
+def _label2id(value: Any) -> dict[str, int]:
+    """{label name: id}, the inverse map; ids are integers."""
+    if not isinstance(value, dict):
+        raise ConfigError(f"config field 'label2id' must be an object, got {_short(value)}")
+    ids = {}
+    for name, label_id in value.items():
+        if not isinstance(name, str) or _label_id(label_id) is None or isinstance(label_id, str):
+            raise ConfigError(
+                f"config field 'label2id' must map label names to integer ids, "
+                f"got {_short(name)}: {_short(label_id)}"
+            )
+        ids[name] = label_id
+    return ids
+
+
 def _architectures(value: Any) -> tuple[str, ...]:
     """config.json's `architectures`: a list of class names (null or [] for none).
 
@@ -163,7 +203,7 @@ class DistilBertConfig:
         _check_numbers_and_nesting(data)
         if data.get("model_type", "distilbert") != "distilbert":
             raise ConfigError(
-                f"config field 'model_type' is {data['model_type']!r}; this package runs 'distilbert'"
+                f"config field 'model_type' is {_short(data['model_type'])}; this package runs 'distilbert'"
             )
         known = {name for name in cls.__dataclass_fields__ if name != "extra"}
         kwargs = {key: value for key, value in data.items() if key in known}
@@ -176,14 +216,10 @@ class DistilBertConfig:
         extra = {key: value for key, value in data.items() if key not in known}
         if "architectures" in kwargs:
             kwargs["architectures"] = _architectures(kwargs["architectures"])
-        try:
-            # JSON object keys are strings; id2label maps integer ids.
-            if "id2label" in kwargs:
-                kwargs["id2label"] = {int(k): str(v) for k, v in kwargs["id2label"].items()}
-            if "label2id" in kwargs:
-                kwargs["label2id"] = {str(k): int(v) for k, v in kwargs["label2id"].items()}
-        except (AttributeError, TypeError, ValueError) as exc:
-            raise ConfigError(f"config fields 'id2label'/'label2id' are malformed: {exc}") from exc
+        if "id2label" in kwargs:
+            kwargs["id2label"] = _id2label(kwargs["id2label"])
+        if "label2id" in kwargs:
+            kwargs["label2id"] = _label2id(kwargs["label2id"])
         return cls(**kwargs, extra=extra)
 
     @classmethod

@@ -19,6 +19,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from safetensors.numpy import load_file, save_file
 
 from numpy_distilbert.config import ConfigError, DistilBertConfig
@@ -405,3 +407,40 @@ def test_one_model_serves_eight_threads(tmp_path):
     for want, got in zip(expected, results, strict=True):
         for out in got:
             np.testing.assert_array_equal(out, want)
+
+
+# ------------------------------------------------------------------- fuzzing
+json_scalars = st.none() | st.booleans() | st.integers(-(2**70), 2**70) | st.floats() | st.text(max_size=8)
+json_values = st.recursive(
+    json_scalars,
+    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=6), inner, max_size=4),
+    max_leaves=12,
+)
+CONFIG_FIELDS = [
+    "vocab_size", "max_position_embeddings", "sinusoidal_pos_embds", "n_layers", "n_heads", "dim",
+    "hidden_dim", "activation", "pad_token_id", "architectures", "id2label", "label2id", "problem_type",
+    "model_type", "num_labels", "layer_norm_eps",
+]  # fmt: skip
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.dictionaries(st.sampled_from(CONFIG_FIELDS), json_values, max_size=4))
+def test_any_json_config_is_accepted_or_a_config_error(overrides):
+    try:
+        config = DistilBertConfig.from_dict({**VALID, **overrides})
+    except ConfigError:
+        return
+    assert DistilBertConfig.from_dict(config.to_dict()) == config  # what is accepted is coherent
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.dictionaries(st.sampled_from(["dtype", "shape", "data_offsets"]), json_values, max_size=3))
+def test_any_json_header_entry_is_read_or_a_checkpoint_error(tmp_path_factory, entry):
+    base = {"dtype": "F32", "shape": [2], "data_offsets": [0, 8]}
+    path = write_raw(tmp_path_factory.mktemp("fuzz") / "f.safetensors",
+                     json.dumps({"w": {**base, **entry}}).encode(), bytes(16))  # fmt: skip
+    try:
+        tensors = read_safetensors(path)
+    except CheckpointError:
+        return
+    assert tensors["w"].nbytes <= 16
