@@ -165,7 +165,9 @@ def cached_snapshot(model_id: str, revision: str | None = None, cache_dir: Path 
     """The cached snapshot directory of `model_id` at `revision` (a branch, tag or commit hash).
 
     Returns None when the repository is not cached at all; raises ModelNotFoundError when it
-    is, but the revision or its snapshot is missing (a partial or pruned cache).
+    is, but the revision or its snapshot is missing (a partial or pruned cache) or a ref
+    does not hold a commit hash; raises InvalidModelReference for an id or revision that
+    is not a name (see the module docstring).
     """
     cache = hf_cache_dir() if cache_dir is None else cache_dir
     revision = check_revision(revision)

@@ -179,6 +179,9 @@ VALID = TINY.to_dict()
         (json.dumps({**VALID, "dropout": float("inf")}), "dropout.*finite"),
         (json.dumps(VALID)[:-1] + ', "initializer_range": 1e999}', "initializer_range.*finite"),
         (json.dumps({**VALID, "extra": {"deep": [1.0, -float("inf")]}}), "extra.deep.1"),
+        (json.dumps({**VALID, "id2label": {"0": ["a"]}}), "id2label"),  # not str()-ed into "['a']"
+        (json.dumps({**VALID, "label2id": {"a": 1.7}}), "label2id"),  # not int()-ed into 1
+        (json.dumps({**VALID, "id2label": {"1e3": "a"}}), "id2label"),
         (json.dumps({**VALID, "dim": -8}), "dim"),
         (json.dumps({**VALID, "n_layers": 2.5}), "n_layers"),
         ('{"dim": 8, "dim": 16}', "'dim' appears twice"),
@@ -324,6 +327,18 @@ def test_rewriting_the_file_after_loading(tmp_path, mmap):
     _replace_data_in_place(directory / "model.safetensors", seed=99)
     after = model(ids)
     assert np.array_equal(before, after) is (not mmap)
+
+
+@pytest.mark.parametrize("architecture", ["DistilBertForMaskedLM", "DistilBertForTokenClassification"])
+def test_mmap_false_gives_the_same_model(tmp_path, architecture):
+    directory = tiny_checkpoint(tmp_path, architecture)
+    ids = np.array([[1, 5, 7, 2, 9, 3], [4, 4, 8, 1, 0, 0]])
+    mask = (ids > 0).astype(int)
+    mapped, copied = (load_model(directory, mmap=mmap) for mmap in (True, False))
+    want, got = mapped(ids, mask), copied(ids, mask)
+    for field in ("logits",) if architecture != "DistilBertForMaskedLM" else ():
+        want, got = getattr(want, field), getattr(got, field)
+    np.testing.assert_array_equal(got, want)
 
 
 TRUNCATE_AFTER_LOADING = textwrap.dedent(
