@@ -1,10 +1,11 @@
-"""Time erf and gelu of layers.py on one FFN activation (32×128×3072 ≈ 12.6 M elements).
+"""Time erf and gelu (erf.py, through layers) on one FFN activation (32×128×3072, 12.6 M elements).
 
     python benchmarks/bench_erf.py [--threads N] [--repeat R]
 
 Prints ns/element and ms per call, best of R, for float32 and float64, next to
-torch.nn.functional.gelu (exact, approximate="none") on the same data with the same
-thread count. A timing script, not a test.
+torch.nn.functional.gelu (exact, approximate="none") on the same data. Ours always runs on one
+thread (erf.py says why); --threads sets torch's thread count (default 1, the same).
+A timing script, not a test.
 """
 
 from __future__ import annotations
@@ -36,10 +37,9 @@ def best_time(fn, repeat: int) -> tuple[float, float]:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--threads", type=int, default=layers._THREADS)
+    parser.add_argument("--threads", type=int, default=1, help="torch's threads (ours use one)")
     parser.add_argument("--repeat", type=int, default=7)
     args = parser.parse_args()
-    layers._THREADS = args.threads
 
     rng = np.random.default_rng(0)
     x32 = (rng.standard_normal(SHAPE) * 1.5).astype(np.float32)  # FFN pre-activations are ~N(0, 1)
@@ -61,7 +61,7 @@ def main() -> None:
             t = torch.from_numpy(x32).to(dtype)
             timing = best_time(lambda t=t: gelu(t, approximate="none"), args.repeat)
             rows.append((f"torch gelu {str(dtype)[6:]}", timing))
-    print(f"{n / 1e6:.1f} M elements, {args.threads} thread(s), best of {args.repeat}")
+    print(f"{n / 1e6:.1f} M elements, ours 1 thread, torch {args.threads} thread(s), best of {args.repeat}")
     print(f"{'':<20} {'wall ns/el':>10} {'wall ms':>9} {'cpu ns/el':>10} {'cpu ms':>9}")
     for name, (wall, cpu) in rows:
         print(f"{name:<20} {wall * 1e9 / n:10.2f} {wall * 1e3:9.1f} {cpu * 1e9 / n:10.2f} {cpu * 1e3:9.1f}")

@@ -1,7 +1,7 @@
-"""Fit the coefficients of `numpy_distilbert.layers.erf` and print their achieved errors.
+"""Fit the coefficients of `numpy_distilbert.erf.erf` and print their achieved errors.
 
-Run `python scripts/fit_erf.py` (about a minute); paste the printed tuples into layers.py.
-`python scripts/fit_erf.py --exhaustive` then checks layers.erf on every float32 in [0, 4.1).
+Run `python scripts/fit_erf.py` (about a minute); paste the printed tuples into numpy_distilbert/erf.py.
+`python scripts/fit_erf.py --exhaustive` then checks erf.erf on every float32 in [0, 4.1).
 Every reference value comes from mpmath at 40 significant digits.
 
 Two coefficient sets, one per dtype:
@@ -151,7 +151,7 @@ def exhaustive_float32_check() -> None:
     The float64 erf (within 2.3e-16 of math.erf, tests/test_erf.py) stands in for math.erf, which
     would take an hour over these ~1.1e9 inputs. Also checks monotonicity and erf <= 1.
     """
-    from numpy_distilbert.layers import erf
+    from numpy_distilbert.erf import erf
 
     lo, hi = np.array([0.0, 4.1], dtype=np.float32).view(np.int32)
     worst, worst_x, previous, step = 0, 0.0, np.float32(0.0), 1 << 22
