@@ -165,29 +165,31 @@ def _config_file(tmp_path: Path, text: str) -> Path:
 VALID = TINY.to_dict()
 
 
+HOSTILE_CONFIGS = [
+    (json.dumps({**VALID, "architectures": 5}), "architectures"),
+    (json.dumps({**VALID, "architectures": "DistilBertForMaskedLM"}), "architectures.*list"),
+    (json.dumps({**VALID, "architectures": [1, 2]}), "architectures"),
+    (json.dumps({**VALID, "pad_token_id": "0"}), "pad_token_id"),
+    (json.dumps({**VALID, "pad_token_id": -1}), "pad_token_id"),
+    (json.dumps({**VALID, "num_labels": 0}), "num_labels"),
+    (json.dumps({**VALID, "num_labels": True}), "num_labels"),
+    (json.dumps({**VALID, "layer_norm_eps": float("nan")}), "layer_norm_eps.*finite"),  # writes NaN
+    (json.dumps({**VALID, "dropout": float("inf")}), "dropout.*finite"),
+    (json.dumps(VALID)[:-1] + ', "initializer_range": 1e999}', "initializer_range.*finite"),
+    (json.dumps({**VALID, "extra": {"deep": [1.0, -float("inf")]}}), "extra.deep.1"),
+    (json.dumps({**VALID, "id2label": {"0": ["a"]}}), "id2label"),  # not str()-ed into "['a']"
+    (json.dumps({**VALID, "label2id": {"a": 1.7}}), "label2id"),  # not int()-ed into 1
+    (json.dumps({**VALID, "id2label": {"1e3": "a"}}), "id2label"),
+    (json.dumps({**VALID, "dim": -8}), "dim"),
+    (json.dumps({**VALID, "n_layers": 2.5}), "n_layers"),
+    ('{"dim": 8, "dim": 16}', "'dim' appears twice"),
+    ('{"a": ' + "[" * 100_000 + "]" * 100_000 + "}", "nested too deeply"),
+    ('{"a": ' + "[" * 40 + "]" * 40 + "}", "nested more than"),
+]
+
+
 @pytest.mark.parametrize(
-    ("text", "field"),
-    [
-        (json.dumps({**VALID, "architectures": 5}), "architectures"),
-        (json.dumps({**VALID, "architectures": "DistilBertForMaskedLM"}), "architectures.*list"),
-        (json.dumps({**VALID, "architectures": [1, 2]}), "architectures"),
-        (json.dumps({**VALID, "pad_token_id": "0"}), "pad_token_id"),
-        (json.dumps({**VALID, "pad_token_id": -1}), "pad_token_id"),
-        (json.dumps({**VALID, "num_labels": 0}), "num_labels"),
-        (json.dumps({**VALID, "num_labels": True}), "num_labels"),
-        (json.dumps({**VALID, "layer_norm_eps": float("nan")}), "layer_norm_eps.*finite"),  # writes NaN
-        (json.dumps({**VALID, "dropout": float("inf")}), "dropout.*finite"),
-        (json.dumps(VALID)[:-1] + ', "initializer_range": 1e999}', "initializer_range.*finite"),
-        (json.dumps({**VALID, "extra": {"deep": [1.0, -float("inf")]}}), "extra.deep.1"),
-        (json.dumps({**VALID, "id2label": {"0": ["a"]}}), "id2label"),  # not str()-ed into "['a']"
-        (json.dumps({**VALID, "label2id": {"a": 1.7}}), "label2id"),  # not int()-ed into 1
-        (json.dumps({**VALID, "id2label": {"1e3": "a"}}), "id2label"),
-        (json.dumps({**VALID, "dim": -8}), "dim"),
-        (json.dumps({**VALID, "n_layers": 2.5}), "n_layers"),
-        ('{"dim": 8, "dim": 16}', "'dim' appears twice"),
-        ('{"a": ' + "[" * 100_000 + "]" * 100_000 + "}", "nested too deeply"),
-        ('{"a": ' + "[" * 40 + "]" * 40 + "}", "nested more than"),
-    ],
+    ("text", "field"), HOSTILE_CONFIGS, ids=[f"{i}-{field}" for i, (_, field) in enumerate(HOSTILE_CONFIGS)]
 )
 def test_hostile_config_names_the_file_and_field(tmp_path, text, field):
     directory = _config_file(tmp_path, text)
