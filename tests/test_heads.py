@@ -181,3 +181,30 @@ def test_multiple_choice_needs_three_dimensions(checkpoints):
     model = DistilBertForMultipleChoice.from_pretrained(directory)
     with pytest.raises(ValueError, match="num_choices"):
         model(np.ones((2, 5), dtype=np.int64))
+
+
+@pytest.mark.parametrize("name", list(HEADS))
+def test_bare_encoder_from_a_head_checkpoint_matches_transformers(checkpoints, torch_module, name):
+    """As transformers' DistilBertModel.from_pretrained, ours loads the encoder of any head's checkpoint."""
+    from checkpoints import load_reference
+
+    directory, _ = checkpoints[name]
+    ids, mask = _inputs(np.random.default_rng(11))
+    with torch_module.no_grad():
+        reference = load_reference(directory, "DistilBertModel")
+        want = reference(input_ids=torch_module.tensor(ids), attention_mask=torch_module.tensor(mask))
+    got = DistilBertModel.from_pretrained(directory)(ids, mask).last_hidden_state
+    diff = float(np.abs(got - want.last_hidden_state.numpy()).max())
+    print(f"DistilBertModel from a {name} checkpoint: max |diff| = {diff:.3e}")
+    assert diff <= 1e-5
+
+
+def test_a_head_refuses_another_heads_checkpoint_transformers_would_half_load(checkpoints):
+    """transformers would load `classifier.*` of a sentiment model into an NER head and drop
+    `pre_classifier.*` with a warning; we refuse, naming both classes."""
+    directory, _ = checkpoints["DistilBertForSequenceClassification"]
+    with pytest.raises(
+        CheckpointError,
+        match=r"DistilBertForSequenceClassification checkpoint, not DistilBertForTokenClassification",
+    ):
+        DistilBertForTokenClassification.from_pretrained(directory)
