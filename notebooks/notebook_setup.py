@@ -45,7 +45,7 @@ RANDOM_BANNER = """\
   checkpoint of random numbers with the real shapes and the real vocabulary.
   Every shape and every equality check below holds; no prediction does.
   To use the real model, set NUMPY_DISTILBERT_REAL_MODEL to its directory
-  or put it in the Hugging Face cache (huggingface-cli download {name}).
+  or put it in the Hugging Face cache (hf download {name}).
 =========================================================================="""
 
 # Temporary directories live as long as the kernel; Python removes them at exit.
