@@ -13,6 +13,10 @@ a list, as in transformers.
 
 Outputs hold plain Python `float`/`int`/`str`, never NumPy scalars, so that they print,
 compare and serialise (json.dumps) exactly like transformers' pipeline outputs.
+
+A model output holding NaN or infinity (a corrupt checkpoint, or weights too large for the
+dtype) is refused with `NonFiniteOutputError` before it becomes a score: NaN would otherwise
+slip through comparisons silently (a top-k of nothing, an argmax of garbage).
 """
 
 from __future__ import annotations
@@ -27,6 +31,10 @@ from numpy_distilbert import layers
 from numpy_distilbert.model import DistilBertModel
 
 DEFAULT_BATCH_SIZE = 8
+
+
+class NonFiniteOutputError(ValueError):
+    """The model computed NaN or infinity for an input: its weights are not usable as they are."""
 
 
 class Pipeline:
@@ -180,6 +188,31 @@ def to_python(value: Any) -> Any:
     if isinstance(value, (list, tuple)):
         return [to_python(v) for v in value]
     return value
+
+
+def check_finite(values: np.ndarray, what: str, where: str) -> np.ndarray:
+    """`values` unchanged when every entry is finite; else NonFiniteOutputError naming what is not.
+
+    `what` names the array ("logits", "hidden states"), `where` the input it belongs to
+    ("input 3", see `nth_input`); the message gives the kinds found (NaN, inf, -inf) and the first bad index.
+    """
+    values = np.asarray(values)
+    finite = np.isfinite(values)
+    if finite.all():
+        return values
+    bad = values[~finite]
+    found = {"NaN": np.isnan(bad), "inf": bad > 0, "-inf": bad < 0}  # NaN compares False to 0
+    kinds = [name for name, where_found in found.items() if where_found.any()]
+    first = tuple(int(i) for i in np.argwhere(~finite)[0])
+    raise NonFiniteOutputError(
+        f"model produced non-finite {what} ({', '.join(kinds)}) for {where}, first at index {first} "
+        f"of shape {values.shape}: the checkpoint's weights may be corrupt (or too large for {values.dtype})"
+    )
+
+
+def nth_input(index: int, count: int, noun: str = "input") -> str:
+    """How messages name one of `count` inputs: "the input" when it is the only one, else "input 3"."""
+    return f"the {noun}" if count == 1 else f"{noun} {index}"
 
 
 def check_texts(items: list[Any], what: str = "input") -> list[str]:

@@ -17,7 +17,7 @@ from typing import Any, ClassVar
 import numpy as np
 
 from numpy_distilbert.model import DistilBertModel
-from numpy_distilbert.pipelines.base import Pipeline, check_texts, run_batched
+from numpy_distilbert.pipelines.base import Pipeline, check_finite, check_texts, nth_input, run_batched
 
 POOLINGS = (None, "cls", "mean")
 
@@ -51,6 +51,8 @@ class FeatureExtractionPipeline(Pipeline):
             return [hidden[b, None, : lengths[b]] for b in range(len(ids))]  # [1, L_b, D] each
 
         features = run_batched(encoded, batch_size, tok.pad_token_id, forward)
+        for i, f in enumerate(features):
+            check_finite(f, "hidden states", nth_input(i, len(features)))
         if return_tensors:
             return [np.ascontiguousarray(f) for f in features]
         return [f.tolist() for f in features]

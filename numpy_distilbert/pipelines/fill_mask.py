@@ -23,7 +23,14 @@ from typing import Any, ClassVar
 import numpy as np
 
 from numpy_distilbert.model import DistilBertForMaskedLM
-from numpy_distilbert.pipelines.base import Pipeline, check_texts, run_batched, softmax
+from numpy_distilbert.pipelines.base import (
+    Pipeline,
+    check_finite,
+    check_texts,
+    nth_input,
+    run_batched,
+    softmax,
+)
 
 
 class FillMaskPipeline(Pipeline):
@@ -53,7 +60,7 @@ class FillMaskPipeline(Pipeline):
         ids = []
         for target in targets:
             token_id = tok.convert_tokens_to_ids(target)
-            if token_id is None or (token_id == tok.unk_token_id and target != tok.unk_token):
+            if token_id == tok.unk_token_id and target != tok.unk_token:
                 pieces = tok.encode(target, add_special_tokens=False)
                 if not pieces:
                     warnings.warn(
@@ -97,10 +104,14 @@ class FillMaskPipeline(Pipeline):
 
         def forward(ids: np.ndarray, mask: np.ndarray) -> list[np.ndarray]:
             rows, cols = np.nonzero(ids == mask_id)
-            probs = softmax(self.model(ids, mask, positions=(rows, cols)))  # [N, V], N = masks in batch
-            return [probs[rows == r] for r in range(len(ids))]  # per row: [masks, V]
+            logits = self.model(ids, mask, positions=(rows, cols))  # [N, V], N = masks in batch
+            return [logits[rows == r] for r in range(len(ids))]  # per row: [masks, V]
 
-        probabilities = run_batched(encoded, batch_size, tok.pad_token_id, forward)
+        logits = run_batched(encoded, batch_size, tok.pad_token_id, forward)
+        # A NaN logit makes the whole row's softmax NaN, and then no candidate passes the top-k.
+        probabilities = [
+            softmax(check_finite(row, "logits", nth_input(i, len(logits)))) for i, row in enumerate(logits)
+        ]
         return [
             self._postprocess(ids, probs, top_k, target_ids, clean_up_tokenization_spaces)
             for ids, probs in zip(encoded, probabilities, strict=True)

@@ -60,7 +60,14 @@ import numpy as np
 
 from numpy_distilbert import layers
 from numpy_distilbert.heads import DistilBertForQuestionAnswering
-from numpy_distilbert.pipelines.base import Pipeline, _check_batch_size, length_sorted_batches, pad_batch
+from numpy_distilbert.pipelines.base import (
+    Pipeline,
+    _check_batch_size,
+    check_finite,
+    length_sorted_batches,
+    nth_input,
+    pad_batch,
+)
 
 MASKED_LOGIT = -10000.0  # what transformers writes over the logits of tokens that cannot be an answer
 DEFAULT_MAX_SEQ_LEN = 384
@@ -256,12 +263,15 @@ class QuestionAnsweringPipeline(Pipeline):
     def _score_windows(self, windows: list[_Window], batch_size: int) -> None:
         """Run the model on all windows (padded batches of similar length); store their logits."""
         lengths = [len(w.input_ids) for w in windows]
+        questions = windows[-1].example + 1 if windows else 0  # windows come in question order
         for batch in length_sorted_batches(lengths, batch_size):
             ids, mask = pad_batch([windows[i].input_ids for i in batch], self.tokenizer.pad_token_id)
             output = self.model(ids, mask)
             for row, i in enumerate(batch):
-                windows[i].start_logits = output.start_logits[row, : lengths[i]]
-                windows[i].end_logits = output.end_logits[row, : lengths[i]]
+                start, end = output.start_logits[row, : lengths[i]], output.end_logits[row, : lengths[i]]
+                question = nth_input(windows[i].example, questions, "question")
+                check_finite(np.stack([start, end], axis=-1), "logits", question)  # [L_i, 2]
+                windows[i].start_logits, windows[i].end_logits = start, end
 
     def _answers(self, context: str, windows: list[_Window], options: dict[str, Any]) -> Any:
         """Steps 3-7 of the module docstring for one question: its windows' logits -> answers."""
@@ -356,7 +366,7 @@ def _char_span(window: _Window, s: int, e: int, align_to_words: bool) -> tuple[i
     if not align_to_words:
         return window.offsets[s][0], window.offsets[e][1]
     # The word's first and last tokens *in this window* (a window may cut a word in two).
-    first = last = s
+    first = s
     while first > 0 and _same_word(window, first - 1, s):
         first -= 1
     last = e

@@ -22,7 +22,7 @@ from typing import Any, ClassVar
 import numpy as np
 
 from numpy_distilbert.heads import DistilBertForSequenceClassification
-from numpy_distilbert.pipelines.base import Pipeline, run_batched, sigmoid, softmax
+from numpy_distilbert.pipelines.base import Pipeline, check_finite, nth_input, run_batched, sigmoid, softmax
 
 FUNCTIONS = ("default", "softmax", "sigmoid", "none")
 _LEGACY = object()  # top_k not given: one best label per input, as transformers' legacy output
@@ -96,8 +96,8 @@ class TextClassificationPipeline(Pipeline):
             encoded, batch_size, self.tokenizer.pad_token_id, lambda ids, mask: self.model(ids, mask).logits
         )
         results = []
-        for row in logits:
-            scores = apply_function(row, function)
+        for i, row in enumerate(logits):
+            scores = apply_function(check_finite(row, "logits", nth_input(i, len(logits))), function)
             if top_k is _LEGACY:
                 best = int(np.argmax(scores))
                 results.append({"label": config.id2label[best], "score": float(scores[best])})

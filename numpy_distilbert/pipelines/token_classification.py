@@ -33,7 +33,14 @@ from typing import Any, ClassVar
 import numpy as np
 
 from numpy_distilbert.heads import DistilBertForTokenClassification
-from numpy_distilbert.pipelines.base import Pipeline, check_texts, run_batched, softmax
+from numpy_distilbert.pipelines.base import (
+    Pipeline,
+    check_finite,
+    check_texts,
+    nth_input,
+    run_batched,
+    softmax,
+)
 
 STRATEGIES = ("none", "simple", "first", "average", "max")
 
@@ -87,13 +94,15 @@ class TokenClassificationPipeline(Pipeline):
 
         def forward(ids: np.ndarray, mask: np.ndarray) -> list[np.ndarray]:
             logits = self.model(ids, mask).logits  # [B, L, C]
-            return [softmax(logits[b, : mask[b].sum()]) for b in range(len(ids))]  # [L_b, C] each
+            return [logits[b, : mask[b].sum()] for b in range(len(ids))]  # [L_b, C] each
 
         pad_id = self.tokenizer.pad_token_id
-        scores = run_batched([c["input_ids"] for c in chunks], batch_size, pad_id, forward)
+        logits = run_batched([c["input_ids"] for c in chunks], batch_size, pad_id, forward)
         results: list[list[dict[str, Any]]] = [[] for _ in texts]
         counts = [0] * len(texts)
-        for chunk, owner, chunk_scores in zip(chunks, owners, scores, strict=True):
+        for chunk, owner, chunk_logits in zip(chunks, owners, logits, strict=True):
+            chunk_logits = check_finite(chunk_logits, "logits", nth_input(owner, len(texts)))  # [L_b, C]
+            chunk_scores = softmax(chunk_logits)
             counts[owner] += 1
             pre = self._pre_entities(texts[owner], chunk, chunk_scores)
             entities = self._aggregate(texts[owner], pre, strategy)

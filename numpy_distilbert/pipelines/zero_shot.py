@@ -25,7 +25,14 @@ from typing import Any, ClassVar
 import numpy as np
 
 from numpy_distilbert.heads import DistilBertForSequenceClassification
-from numpy_distilbert.pipelines.base import Pipeline, check_texts, run_batched, softmax
+from numpy_distilbert.pipelines.base import (
+    Pipeline,
+    check_finite,
+    check_texts,
+    nth_input,
+    run_batched,
+    softmax,
+)
 
 
 def parse_labels(labels: Any) -> list[str]:
@@ -99,6 +106,8 @@ class ZeroShotClassificationPipeline(Pipeline):
             pairs, batch_size, self.tokenizer.pad_token_id, lambda ids, mask: self.model(ids, mask).logits
         )
         logits = np.asarray(logits, dtype=np.float64).reshape(len(texts), len(labels), -1)  # [S, N, C]
+        for i, per_label in enumerate(logits):
+            check_finite(per_label, "logits", nth_input(i, len(texts)))  # [N labels, C classes]
         if multi_label or len(labels) == 1:
             # Each label alone: entailment against contradiction.
             scores = softmax(logits[..., [contradiction, entailment]])[..., 1]  # [S, N]
