@@ -15,9 +15,14 @@ Outputs: JSON on stdout. One input given as an argument prints as indented JSON;
 reported on stderr with its line number, and gets the line `{"error": ..., "line": N}` on
 stdout so that output lines stay aligned with input lines; the other lines' results are kept.
 
-Exit status: 0 when every input succeeded; 1 when some failed or the model could not be
-run; 2 for usage errors (bad options, no input, a model directory or id that does not exist).
-Errors are one line each: `numpy-distilbert: error: ...`.
+Exit status: 0 when every input succeeded; 1 when some failed, the model could not be run
+or the output could not be written; 2 for usage errors (bad options, no input, a model
+directory or id that does not exist); for `verify`, 3 when nothing was checked against a
+tolerance (transformers not installed, or --no-transformers). Errors are one line each:
+`numpy-distilbert: error: ...`; a reader that goes away (`| head -1`) just ends the run.
+
+JSON is strict (no NaN or Infinity), and written with ASCII (\\u) escapes when the output
+encoding cannot hold a character (e.g. PYTHONIOENCODING=ascii).
 
 A progress bar goes to stderr for inputs longer than one batch, when stderr is a terminal;
 `--no-progress` turns it off. Nothing heavy is imported until a command runs, so `--help`
@@ -29,6 +34,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import stat
 import sys
 import time
 import warnings
@@ -37,7 +43,7 @@ from dataclasses import dataclass
 from typing import Any, BinaryIO, NoReturn
 
 PROG = "numpy-distilbert"
-EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
+EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_NOT_CHECKED = 0, 1, 2, 3
 DEFAULT_BATCH_SIZE = 8
 
 
@@ -49,14 +55,32 @@ class RunError(Exception):
     """The command could not run (e.g. the model does not load): one line, exit status 1."""
 
 
+class OutputError(RunError):
+    """Standard output refused the results (a full disk, a closed descriptor)."""
+
+
 # ------------------------------------------------------------------ reporting
 _progress_line = False  # whether a progress bar is drawn on stderr right now
+
+
+def _to_stderr(text: str) -> None:
+    """Write to stderr, never failing: an error about reporting an error has nowhere to go."""
+    stream = sys.stderr
+    if stream is None:  # started with stderr closed
+        return
+    encoding = getattr(stream, "encoding", None) or "utf-8"
+    try:
+        text = text.encode(encoding, "backslashreplace").decode(encoding)
+        stream.write(text)
+        stream.flush()
+    except (OSError, ValueError, LookupError):
+        pass
 
 
 def _clear_progress() -> None:
     global _progress_line
     if _progress_line:
-        sys.stderr.write("\r\033[K")
+        _to_stderr("\r\033[K")
         _progress_line = False
 
 
@@ -74,8 +98,7 @@ def _one_line(exc: BaseException | str) -> str:
 def report(message: str, kind: str = "error") -> None:
     """Write `numpy-distilbert: <kind>: <message>` to stderr, as one line."""
     _clear_progress()
-    sys.stderr.write(f"{PROG}: {kind}: {_one_line(message)}\n")
-    sys.stderr.flush()
+    _to_stderr(f"{PROG}: {kind}: {_one_line(message)}\n")
 
 
 def _show_warning(message, category, filename, lineno, file=None, line=None) -> None:
@@ -102,8 +125,7 @@ class Progress:
             bar = f"[{'#' * filled}{'.' * (width - filled)}] {self.done}/{self.total}"
         else:
             bar = f"{self.done} inputs"
-        sys.stderr.write(f"\r{self.label} {bar}  {rate:.1f}/s\033[K")
-        sys.stderr.flush()
+        _to_stderr(f"\r{self.label} {bar}  {rate:.1f}/s\033[K")
         _progress_line = True
 
     def close(self) -> None:
@@ -312,7 +334,8 @@ def build_parser() -> argparse.ArgumentParser:
         description="DistilmBERT in pure NumPy: predictions, embeddings and numerical verification "
                     "from the command line. Output is JSON.",
         epilog="Inputs: TEXT arguments, -i FILE (one per line, '-' for stdin), or lines on stdin. "
-               "Exit status: 0 ok, 1 some inputs failed (or the model could not run), 2 usage error. "
+               "Exit status: 0 ok, 1 some inputs failed (or the model could not run), 2 usage error, "
+               "3 verify checked nothing against a tolerance. "
                f"Run '{PROG} COMMAND --help' for a command's options.",
     )
     parser.add_argument("--version", action="version", version=f"%(prog)s {_version()}")
@@ -330,8 +353,9 @@ def build_parser() -> argparse.ArgumentParser:
         description="Run the model in float32 and float64 on the texts and print the largest "
                     "differences per layer (embeddings, each block, logits); when torch and "
                     "transformers are installed, also float32 vs transformers float32 and float64 vs "
-                    "transformers float64, checked against the project's tolerances. Exit status 1 "
-                    "when a comparison with transformers exceeds them.",
+                    "transformers float64, checked against the project's tolerances. Exit status 0 "
+                    "only when every comparison met its tolerance, 1 when one exceeds it, 3 when "
+                    "nothing was compared with transformers (not installed, or --no-transformers).",
         parents=[_model_options(dtype=False)],
     )
     p.add_argument("texts", nargs="*", metavar="TEXT",
@@ -363,21 +387,36 @@ def _open_input(path: str) -> tuple[BinaryIO, str, int | None]:
     """(binary stream, name for messages, number of non-blank lines if cheaply known).
 
     Lines are decoded one by one (`_lines`), so that one line of bad UTF-8 is one bad input,
-    not the end of the file.
+    not the end of the file. The file is opened once: a pipe, a FIFO or /dev/stdin can be
+    read only once, so only a regular file is counted (for the progress bar) and rewound.
     """
     if path == "-":
+        if sys.stdin is None:  # started with `<&-`
+            raise UsageError("-i -: standard input is closed")
         return sys.stdin.buffer, "stdin", None
     try:
-        with open(path, "rb") as f:
-            total = sum(1 for line in f if line.strip())
-        return open(path, "rb"), path, total
+        stream = open(path, "rb")  # closed by the caller, after the last line
     except OSError as exc:
+        raise UsageError(f"cannot read input file {path}: {exc.strerror or exc}") from None
+    try:
+        return stream, path, _count_if_regular(stream)
+    except OSError as exc:
+        stream.close()
         raise UsageError(f"cannot read input file {path}: {exc.strerror or exc}") from None
 
 
-def _lines(stream: BinaryIO) -> Iterator[tuple[int, str | None, str | None]]:
-    """(line number, text, problem) for each non-blank line."""
-    for number, raw in enumerate(stream, 1):
+def _count_if_regular(stream: BinaryIO) -> int | None:
+    """Non-blank lines of a regular file, the stream rewound; None for anything else."""
+    if not stat.S_ISREG(os.fstat(stream.fileno()).st_mode):
+        return None
+    total = sum(1 for line in stream if line.strip())
+    stream.seek(0)
+    return total
+
+
+def _lines(stream: BinaryIO, name: str) -> Iterator[tuple[int, str | None, str | None]]:
+    """(line number, text, problem) for each non-blank line; a read error ends the run (RunError)."""
+    for number, raw in enumerate(_raw_lines(stream, name), 1):
         try:
             text = raw.decode("utf-8")
         except UnicodeDecodeError as exc:
@@ -388,6 +427,13 @@ def _lines(stream: BinaryIO) -> Iterator[tuple[int, str | None, str | None]]:
             text = text.removeprefix("\ufeff")  # a byte-order mark some editors write
         if text.strip():
             yield number, text, None
+
+
+def _raw_lines(stream: BinaryIO, name: str) -> Iterator[bytes]:
+    try:
+        yield from stream
+    except OSError as exc:
+        raise RunError(f"cannot read {name}: {exc.strerror or exc}") from None
 
 
 def _items(args: argparse.Namespace, command: str) -> tuple[Iterable[Item], int | None, bool]:
@@ -418,7 +464,7 @@ def _items(args: argparse.Namespace, command: str) -> tuple[Iterable[Item], int 
 
     def generate() -> Iterator[Item]:
         try:
-            for number, text, problem in _lines(stream):
+            for number, text, problem in _lines(stream, name):
                 if problem is None:
                     value, problem = parse(text)
                 else:
@@ -437,6 +483,10 @@ def _qa_record(text: str) -> tuple[Any, str | None]:
         record = json.loads(text)
     except json.JSONDecodeError as exc:
         return None, f"not valid JSON ({exc.msg} at column {exc.colno})"
+    except RecursionError:
+        return None, "JSON nested too deeply to read"
+    except ValueError as exc:  # e.g. an integer of more digits than Python converts
+        return None, f"not usable JSON ({_one_line(str(exc).split(';')[0])})"
     if not isinstance(record, dict) or not {"question", "context"} <= set(record):
         return None, 'expected a JSON object {"question": ..., "context": ...}'
     return {"question": record["question"], "context": record["context"]}, None
@@ -467,19 +517,39 @@ def _load_pipeline(command: Command, args: argparse.Namespace) -> Any:
         raise RunError(f"cannot load the {command.task} model: {_one_line(exc)}") from None
 
 
-def _load_tokenizer(args: argparse.Namespace) -> Any:
+TOKENIZER_FILES = ("vocab.txt", "tokenizer.json")  # either one makes a tokenizer
+
+
+def _tokenizer_dir(model: str | None, revision: str | None) -> Any:
+    """Where `tokenize` finds its files: a directory, or a cached snapshot holding a tokenizer.
+
+    Only the tokenizer is needed, so a cached snapshot without weights or config.json will
+    do. Anything else goes through `resolve_model`, which gives the usual messages (and may
+    download the whole model: hub.py has no tokenizer-only resolution yet).
+    """
     from pathlib import Path
 
+    from numpy_distilbert.hub import DEFAULT_MODEL_ID, ModelNotFoundError, cached_snapshot, resolve_model
+
+    local = Path(model).expanduser() if model else None
+    if local is not None and local.is_dir():
+        return local
+    try:
+        snapshot = cached_snapshot(model or DEFAULT_MODEL_ID, revision)
+    except (ModelNotFoundError, OSError, ValueError):
+        snapshot = None  # resolve_model below explains what is wrong
+    if snapshot is not None and any((snapshot / name).is_file() for name in TOKENIZER_FILES):
+        return snapshot
+    try:
+        return resolve_model(model, revision=revision)
+    except ModelNotFoundError as exc:
+        raise UsageError(exc) from None
+
+
+def _load_tokenizer(args: argparse.Namespace) -> Any:
     from tokenizer import WordPieceTokenizer
 
-    path = Path(args.model).expanduser() if args.model else None
-    if path is None or not path.is_dir():
-        from numpy_distilbert.hub import ModelNotFoundError, resolve_model
-
-        try:
-            path = resolve_model(args.model, revision=args.revision)
-        except ModelNotFoundError as exc:
-            raise UsageError(exc) from None
+    path = _tokenizer_dir(args.model, args.revision)
     try:
         return WordPieceTokenizer.from_pretrained(path)
     except Exception as exc:
@@ -501,9 +571,58 @@ def _tokenize_runner(tok: Any, no_special: bool) -> Callable[[list[Any]], list[A
     return run
 
 
+def _encodable(text: str) -> bool:
+    """Whether stdout's encoding can hold `text` (PYTHONIOENCODING=ascii cannot hold 'é')."""
+    try:
+        text.encode(getattr(sys.stdout, "encoding", None) or "utf-8")
+    except UnicodeEncodeError:
+        return False
+    except LookupError:
+        return True  # an encoding Python does not know: let the stream's own error say so
+    return True
+
+
+def _json_text(result: Any, pretty: bool) -> str:
+    """Strict JSON (ValueError on NaN or infinity), escaped to ASCII when stdout needs it."""
+    indent = 2 if pretty else None
+    text = json.dumps(result, ensure_ascii=False, indent=indent, allow_nan=False)
+    if not _encodable(text):
+        text = json.dumps(result, ensure_ascii=True, indent=indent, allow_nan=False)
+    return text
+
+
+def _emit(text: str) -> None:
+    """Write to stdout; a failure other than a vanished reader becomes OutputError."""
+    try:
+        if not _encodable(text):  # a text report (verify), not JSON: escape what does not fit
+            encoding = sys.stdout.encoding
+            text = text.encode(encoding, "backslashreplace").decode(encoding)
+        sys.stdout.write(text)
+    except BrokenPipeError:
+        raise
+    except OSError as exc:
+        raise OutputError(f"cannot write the output: {exc.strerror or exc}") from None
+
+
+def _flush_stdout() -> None:
+    try:
+        sys.stdout.flush()
+    except BrokenPipeError:
+        raise
+    except OSError as exc:
+        raise OutputError(f"cannot write the output: {exc.strerror or exc}") from None
+
+
 def _write(result: Any, pretty: bool) -> None:
-    text = json.dumps(result, ensure_ascii=False, indent=2 if pretty else None)
-    sys.stdout.write(text + "\n")
+    _emit(_json_text(result, pretty) + "\n")
+
+
+def _json_or_problem(result: Any, pretty: bool) -> tuple[str | None, str | None]:
+    """(JSON text, None), or (None, why the result cannot be written as JSON)."""
+    try:
+        return _json_text(result, pretty), None
+    except ValueError as exc:  # NaN or infinity: strict JSON has no spelling for them
+        return None, f"the result cannot be written as JSON: {_one_line(exc)}"
 
 
 def run_inputs(
@@ -533,14 +652,17 @@ def run_inputs(
                     except Exception as exc:
                         item.problem = _one_line(exc)
         for item in chunk:
+            text = None
+            if item.problem is None:
+                text, item.problem = _json_or_problem(results[id(item)], pretty)
             if item.problem is not None:
                 failures += 1
                 report(f"{item.where}: {item.problem}")
                 if not pretty:
                     _write({"error": item.problem, "line": item.number}, pretty=False)
             else:
-                _write(results[id(item)], pretty)
-        sys.stdout.flush()
+                _emit(text + "\n")
+        _flush_stdout()
         progress.update(len(chunk))
     progress.close()
     return EXIT_FAILED if failures else EXIT_OK
@@ -558,7 +680,8 @@ def _run_command(command: Command, args: argparse.Namespace) -> int:
             result = pipe(values, **options)
             return [command.shape(r) for r in command.per_item(result, len(values))]
 
-    enabled = not args.no_progress and sys.stderr.isatty() and (total is None or total > args.batch_size)
+    on_terminal = sys.stderr is not None and sys.stderr.isatty()
+    enabled = not args.no_progress and on_terminal and (total is None or total > args.batch_size)
     progress = Progress(command.name, total, enabled)
     return run_inputs(run, items, total, pretty, args.batch_size, progress)
 
@@ -571,12 +694,14 @@ def _run_verify(args: argparse.Namespace) -> int:
         raise UsageError("give either TEXT arguments or -i FILE, not both")
     if args.input:
         stream, name, _ = _open_input(args.input)
-        for number, text, problem in _lines(stream):
-            if problem is not None:
-                raise UsageError(f"{name} line {number}: {problem}")
-            texts.append(text)
-        if stream is not sys.stdin.buffer:
-            stream.close()
+        try:
+            for number, text, problem in _lines(stream, name):
+                if problem is not None:
+                    raise UsageError(f"{name} line {number}: {problem}")
+                texts.append(text)
+        finally:
+            if stream is not sys.stdin.buffer:
+                stream.close()
         if not texts:
             raise UsageError(f"{args.input} holds no text")
     if not texts:
@@ -591,10 +716,15 @@ def _run_verify(args: argparse.Namespace) -> int:
         result = verify.run_verification(path, texts, with_transformers=not args.no_transformers)
     except Exception as exc:
         raise RunError(f"verify failed: {_one_line(exc)}") from None
-    if args.json:
-        _write(result, pretty=True)
-    else:
-        sys.stdout.write(verify.format_report(result))
+    try:
+        text = _json_text(result, pretty=True) + "\n" if args.json else verify.format_report(result)
+    except ValueError as exc:
+        raise RunError(f"verify measured non-finite differences: {_one_line(exc)}") from None
+    _emit(text)
+    _flush_stdout()  # the report first: a reader gone away ends the run here, quietly
+    if result["passed"] is None:
+        report(verify.not_checked_reason(result), kind="warning")
+        return EXIT_NOT_CHECKED
     return EXIT_OK if result["passed"] else EXIT_FAILED
 
 
@@ -606,13 +736,23 @@ def main(argv: list[str] | None = None) -> int:
         parser.print_help(sys.stderr)
         return EXIT_USAGE
     warnings.showwarning = _show_warning
+    if sys.stdout is None:  # started with `>&-`: say so before any work is done
+        report("standard output is closed: there is nowhere to write the results")
+        return EXIT_FAILED
     try:
         if args.command == "verify":
-            return _run_verify(args)
-        return _run_command(COMMANDS_BY_NAME[args.command], args)
+            status = _run_verify(args)
+        else:
+            status = _run_command(COMMANDS_BY_NAME[args.command], args)
+        _flush_stdout()  # inside the try: a failed write must not surface at interpreter exit
+        return status
     except UsageError as exc:
         report(_one_line(exc))
         return EXIT_USAGE
+    except OutputError as exc:
+        report(_one_line(exc))
+        _discard_stdout()
+        return EXIT_FAILED
     except RunError as exc:
         report(_one_line(exc))
         return EXIT_FAILED
@@ -621,9 +761,24 @@ def main(argv: list[str] | None = None) -> int:
         return 130
     except BrokenPipeError:
         # The reader went away (e.g. `| head`): stop quietly, as Unix tools do.
+        _discard_stdout()
+        return EXIT_FAILED
+    except Exception as exc:  # a bug: still one line, and the exit status of a failed run
+        report(f"internal error ({type(exc).__name__}): {_one_line(exc)}")
+        return EXIT_FAILED
+
+
+def _discard_stdout() -> None:
+    """Point stdout at /dev/null, so that Python's flush at exit finds nothing to fail on.
+
+    (The handling the Python documentation recommends for SIGPIPE / BrokenPipeError.)
+    """
+    try:
         devnull = os.open(os.devnull, os.O_WRONLY)
         os.dup2(devnull, sys.stdout.fileno())
-        return EXIT_FAILED
+        os.close(devnull)
+    except (OSError, ValueError, AttributeError):
+        pass
 
 
 if __name__ == "__main__":
