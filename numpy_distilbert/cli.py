@@ -531,11 +531,11 @@ def _tokenizer_dir(model: str | None, revision: str | None) -> Any:
 
     from numpy_distilbert.hub import DEFAULT_MODEL_ID, ModelNotFoundError, cached_snapshot, resolve_model
 
-    local = Path(model).expanduser() if model else None
+    local = Path(model).expanduser() if model else None  # never Path(""): that is the current directory
     if local is not None and local.is_dir():
         return local
     try:
-        snapshot = cached_snapshot(model or DEFAULT_MODEL_ID, revision)
+        snapshot = cached_snapshot(DEFAULT_MODEL_ID if model is None else model, revision)
     except (ModelNotFoundError, OSError, ValueError):
         snapshot = None  # resolve_model below explains what is wrong
     if snapshot is not None and any((snapshot / name).is_file() for name in TOKENIZER_FILES):

@@ -369,6 +369,23 @@ def test_tokenize_needs_only_the_tokenizer_files_of_a_cached_model(models, tmp_p
     assert "someone/not-cached" in line
 
 
+def test_tokenize_with_an_empty_model_is_not_the_default_model(models, tmp_path):
+    # A cached default model must not stand in for `--model ''` (nor must the current directory).
+    commit = "0123456789abcdef0123456789abcdef01234567"
+    repo = tmp_path / "hub" / "models--distilbert--distilbert-base-multilingual-cased"
+    (repo / "snapshots" / commit).mkdir(parents=True)
+    (repo / "refs").mkdir()
+    (repo / "refs" / "main").write_text(commit, encoding="utf-8")
+    shutil.copyfile(models["vocab"] / "vocab.txt", repo / "snapshots" / commit / "vocab.txt")
+    env = environment(HF_HUB_CACHE=str(tmp_path / "hub"), HF_HUB_OFFLINE="1")
+    code, out, err = run("tokenize", "-m", "", "x", env=env, cwd=models["vocab"])
+    assert code == 2 and out == "", err
+    (line,) = error_lines(err)
+    assert "empty" in line, line
+    code, out, err = run("tokenize", "x", env=env)  # no --model: the default, from the cache
+    assert code == 0, err
+
+
 # -------------------------------------------------------------------- verify
 def test_verify_without_transformers_is_not_a_pass(models, tmp_path):
     # A `transformers` that cannot be imported, ahead of the real one on the path.
