@@ -6,6 +6,7 @@ documented behaviour for these inputs, not something read off our own output.
 
 from __future__ import annotations
 
+import json
 import random
 import sys
 import time
@@ -296,3 +297,197 @@ def test_shared_tokenizer_in_8_threads_equals_sequential(cache_size):
     assert len(results) == len(texts)
     assert all(got == want[i] for i, got in results)
     assert len(shared._cache) <= 2 * max(cache_size, 16)  # still bounded
+
+
+# --- hostile configuration files and arguments --------------------------------------------
+
+
+def _model_dir(tmp_path, config_bytes: bytes):
+    (tmp_path / "vocab.txt").write_text("\n".join(VOCAB) + "\n", encoding="utf-8")
+    (tmp_path / "tokenizer_config.json").write_bytes(config_bytes)
+    return tmp_path
+
+
+def test_config_not_utf8_names_the_file(tmp_path):
+    path = _model_dir(tmp_path, b'{"do_lower_case": "\xff\xfe"}')
+    with pytest.raises(ValueError, match=r"tokenizer_config\.json: not valid UTF-8"):
+        WordPieceTokenizer.from_pretrained(path)
+
+
+def test_deeply_nested_config_is_a_value_error(tmp_path):
+    path = _model_dir(tmp_path, b'{"x": ' + b"[" * 200_000 + b"]" * 200_000 + b"}")
+    with pytest.raises(ValueError, match=r"tokenizer_config\.json: JSON nested too deeply"):
+        WordPieceTokenizer.from_pretrained(path)
+
+
+def test_deeply_nested_tokenizer_json_is_a_value_error(tmp_path):
+    (tmp_path / "tokenizer.json").write_bytes(b"[" * 200_000 + b"]" * 200_000)
+    with pytest.raises(ValueError, match=r"tokenizer\.json: JSON nested too deeply"):
+        WordPieceTokenizer.from_pretrained(tmp_path)
+
+
+@pytest.mark.parametrize("value", [b"NaN", b'"abc"', b"-3", b"true", b"[512]", b"2.5"])
+def test_bad_model_max_length_in_config_names_file_and_field(tmp_path, value):
+    path = _model_dir(tmp_path, b'{"model_max_length": ' + value + b"}")
+    with pytest.raises(ValueError, match=r"tokenizer_config\.json: model_max_length must be"):
+        WordPieceTokenizer.from_pretrained(path)
+
+
+def test_negative_model_max_length_is_refused_not_silently_ignored():
+    """-3 would make every truncation budget negative, which tokenizers reads as "do not
+    truncate": refused instead of silently switching truncation off."""
+    with pytest.raises(ValueError, match="model_max_length"):
+        WordPieceTokenizer(VOCAB, model_max_length=-3)
+    assert WordPieceTokenizer(VOCAB, model_max_length=1e30).model_max_length == int(1e30)
+    assert WordPieceTokenizer(VOCAB, model_max_length=float("inf")).model_max_length > 10**20
+
+
+@pytest.mark.parametrize(
+    ("value", "message"),
+    [(b"[1]", r"never_split entries must be str, got int 1"),
+     (b'"ab"', r"never_split must be a list of words, got the str 'ab'"),
+     (b'[""]', r"never_split entries must be non-empty words"),
+     (b'["a b"]', r"never_split entries .* without whitespace"),
+     (b'{"a": 1}', r"never_split must be a list of words")],
+)  # fmt: skip
+def test_bad_never_split_in_config_names_file_and_field(tmp_path, value, message):
+    """A bare string would be read by transformers' legacy tokenizer as a set of characters
+    ("ab" -> {"a", "b"}): refused, like non-string entries (which could never match)."""
+    path = _model_dir(tmp_path, b'{"never_split": ' + value + b"}")
+    with pytest.raises(ValueError, match=r"tokenizer_config\.json: " + message):
+        WordPieceTokenizer.from_pretrained(path)
+    with pytest.raises((TypeError, ValueError), match=message):
+        WordPieceTokenizer(VOCAB, never_split=json.loads(value))
+
+
+def test_override_replaces_a_bad_config_field(tmp_path):
+    path = _model_dir(tmp_path, b'{"model_max_length": "abc", "do_lower_case": true}')
+    t = WordPieceTokenizer.from_pretrained(path, model_max_length=8)
+    assert t.model_max_length == 8 and t.do_lower_case
+
+
+def test_numpy_integers_are_integers_and_bools_are_not(tok):
+    np = pytest.importorskip("numpy")
+    text = "a b a b a b a b"
+    plain = tok(text, truncation=True, max_length=6, stride=2, return_overflowing_tokens=True)
+    for kind in (np.int64, np.int32, np.int16, np.uint8):
+        got = tok(text, truncation=True, max_length=kind(6), stride=kind(2), return_overflowing_tokens=True)
+        assert dict(got) == dict(plain)
+        assert tok.convert_ids_to_tokens(kind(5)) == VOCAB[5]
+        assert tok.convert_ids_to_tokens([kind(5), 6]) == VOCAB[5:7]
+        assert got.tokens(kind(1)) == plain.tokens(1)
+    assert tok.decode(np.array([19, 20], dtype=np.int16)) == tok.decode([19, 20])
+    assert WordPieceTokenizer(VOCAB, max_input_chars_per_word=np.int64(4)).tokenize("wantwant") == ["[UNK]"]
+    for bad in (True, 2.0, "2"):
+        with pytest.raises(ValueError, match="stride"):
+            tok(text, truncation=True, max_length=6, stride=bad)
+        with pytest.raises(ValueError, match="max_length"):
+            tok(text, truncation=True, max_length=bad)
+        with pytest.raises(ValueError, match="max_input_chars_per_word"):
+            WordPieceTokenizer(VOCAB, max_input_chars_per_word=bad)
+        with pytest.raises(TypeError, match="token ids must be int"):
+            tok.convert_ids_to_tokens([bad])
+    for bad in (0, -1, np.int64(0)):
+        with pytest.raises(ValueError, match="max_input_chars_per_word must be a positive int"):
+            WordPieceTokenizer(VOCAB, max_input_chars_per_word=bad)
+
+
+# --- results that must not depend on what the caller does afterwards ------------------------
+
+
+def test_encoding_does_not_see_later_changes_to_the_callers_list(tok):
+    texts = ["hello world", "a b"]
+    enc = tok(texts)
+    texts[0] = "lowest lowest lowest"
+    assert enc.tokens(0) == ["[CLS]", "hello", "world", "[SEP]"]
+    assert enc.word_ids(0) == [None, 0, 1, None]
+
+
+def test_padding_makes_every_row_the_same_length(tok):
+    """max_length=2 leaves no room for the text: tokenizers' main row is [CLS] [SEP] and the
+    overflow row the whole text, longer than the padding target; every row is padded to the
+    longest (transformers leaves them ragged; see the differential test)."""
+    for padding in (True, "max_length"):
+        enc = tok(["a b a", "a"], truncation=True, max_length=2, return_overflowing_tokens=True,
+                  padding=padding, return_offsets_mapping=True)  # fmt: skip
+        assert len({len(row) for row in enc["input_ids"]}) == 1, enc["input_ids"]
+        for key in ("attention_mask", "token_type_ids", "offset_mapping"):
+            assert [len(r) for r in enc[key]] == [len(r) for r in enc["input_ids"]]
+        assert enc["input_ids"][1][:5] == [2, 19, 20, 19, 3]  # the overflow: the whole text
+        assert len(enc.tokens(0)) == len(enc["input_ids"][0])
+
+
+# --- bounded work ---------------------------------------------------------------------------
+
+
+def _count_windows(monkeypatch) -> list[int]:
+    """Count the windows (slices of a token sequence) the tokenizer builds."""
+    from tokenizer import tokenizer as module
+
+    calls = [0]
+    original = module._Seq.window
+
+    def counting(self, lo, hi):
+        calls[0] += 1
+        return original(self, lo, hi)
+
+    monkeypatch.setattr(module._Seq, "window", counting)
+    return calls
+
+
+def test_pair_overflow_product_is_refused_before_it_is_built(tok, monkeypatch):
+    """2,000 tokens each, max_length=5: tokenizers builds every window of the text with every
+    window of the pair (4,000,000 rows). Refused with the count, before any row is built."""
+    calls = _count_windows(monkeypatch)
+    a, b = " ".join(["a"] * 2000), " ".join(["b"] * 2000)
+    with pytest.raises(ValueError, match=r"input 0: .* 4,000,000 rows \(2,000 windows of the text x 2,000"):
+        tok(a, b, truncation=True, max_length=5, return_overflowing_tokens=True)
+    assert calls[0] == 0
+    # the same call without overflow is one row, built from one window of each text
+    enc = tok(a, b, truncation=True, max_length=5)
+    assert enc["input_ids"] == [2, 19, 3, 20, 3] and calls[0] <= 2
+    # a smaller product fits and has exactly windows x windows rows
+    enc = tok(a[:199], b[:199], truncation=True, max_length=5, return_overflowing_tokens=True)
+    assert len(enc["input_ids"]) == 100 * 100
+
+
+def test_max_overflow_tokens_is_the_bound(tok):
+    a = " ".join(["a"] * 50)
+    small = WordPieceTokenizer(VOCAB, max_overflow_tokens=100)
+    # budget 3, each window one token after the previous: 48 windows of 3 (+2 special) tokens
+    with pytest.raises(ValueError, match=r"48 rows .*about 240 tokens, over the limit of 100"):
+        small(a, truncation=True, max_length=5, stride=2, return_overflowing_tokens=True)
+    assert len(small(a, truncation=True, max_length=25, return_overflowing_tokens=True)["input_ids"]) == 3
+    with pytest.raises(ValueError, match="max_overflow_tokens must be a positive int"):
+        WordPieceTokenizer(VOCAB, max_overflow_tokens=0)
+
+
+def test_large_stride_without_overflow_builds_one_window(tok, monkeypatch):
+    """stride close to max_length moves each window by one token: 20,000 windows of a 20,000
+    token text. Without return_overflowing_tokens only the first one is needed."""
+    calls = _count_windows(monkeypatch)
+    text = " ".join(["a"] * 20_000)
+    enc = tok(text, truncation=True, max_length=12, stride=9)
+    assert enc["input_ids"] == [2, *[19] * 10, 3]
+    assert calls[0] <= 1
+
+
+def test_wordpiece_lookups_are_bounded(tok):
+    """The documented bound: a word of n characters costs at most n * min(n, L) lookups (L the
+    longest vocabulary entry), each of a string of at most min(n, L) characters."""
+    from tokenizer.wordpiece import wordpiece
+
+    class CountingVocab(dict):
+        lookups = 0
+
+        def __contains__(self, key):
+            CountingVocab.lookups += 1
+            return dict.__contains__(self, key)
+
+    vocab = CountingVocab({t: i for i, t in enumerate([*VOCAB, "x" * 40, "##b"])})
+    longest = max(map(len, vocab))
+    for word in ("b" * 100, "ab" * 50, "x" * 39 + "q"):
+        CountingVocab.lookups = 0
+        wordpiece(word, vocab, longest)
+        n = len(word)
+        assert CountingVocab.lookups <= 1 + n * min(n, longest), (word, CountingVocab.lookups)

@@ -29,11 +29,28 @@ their ``*_id`` properties, ``all_special_tokens``, ``all_special_ids``, ``specia
 also ``vocab_size``, ``model_max_length``, ``convert_tokens_to_ids``,
 ``convert_ids_to_tokens``, ``tokenize``, ``encode``, ``decode``, ``batch_decode``.
 
-Modules, in reading order: `_unicode` (character rules), `basic` (cleaning, splitting),
+Modes and Python versions. The default mode equals the Rust tokenizer on every Python: its
+character classes (whitespace, removed controls, punctuation, CJK, nonspacing marks) are frozen
+tables generated from ``tokenizers`` (`_unicode_tables`, Unicode 8.0 categories as compiled
+into tokenizers), never the running Python's ``unicodedata``. Only the options that change
+characters still use the running Python: ``do_lower_case`` (``str.lower``) and accent
+stripping (its NFD). ``unicode_normalization="NFC"`` follows the running Python's
+``unicodedata`` throughout (NFC and every character class), exactly as ``BertTokenizerLegacy``
+does, so its tokens may differ between Python versions, as the legacy tokenizer's do.
+
+A tokenizer may be shared by threads. Integer arguments accept Python and numpy integers.
+
+Modules, in reading order: `_unicode` (character rules; `_unicode_tables` holds the frozen
+data, written by ``scripts/make_unicode_tables.py``), `basic` (cleaning, splitting),
 `wordpiece` (vocabulary, greedy longest-match-first), `tokenizer` (the class). See
 ``docs/tokenizer.md`` for the differences between the Rust and Python tokenizers.
 """
 
 from .tokenizer import Encoding, WordPieceTokenizer, clean_up_tokenization
 
-__all__ = ["Encoding", "WordPieceTokenizer", "clean_up_tokenization"]
+# PyPI has an unrelated package with the same import name ("tokenizer"). numpy_distilbert checks
+# this marker after importing, so that an impostor installed over (or shadowing) this package
+# is reported by name instead of as an obscure ImportError or AttributeError.
+NUMPY_DISTILBERT_TOKENIZER = True
+
+__all__ = ["NUMPY_DISTILBERT_TOKENIZER", "Encoding", "WordPieceTokenizer", "clean_up_tokenization"]

@@ -18,6 +18,8 @@ from __future__ import annotations
 
 import itertools
 import json
+import math
+import operator
 import os
 import re
 from collections.abc import Iterable, Mapping, Sequence
@@ -52,15 +54,15 @@ class Encoding(dict):
     `BatchEncoding`. ``i`` indexes the rows of the output (after overflow), default 0.
     """
 
-    def __init__(self, data: dict, rows: list[_Row], batched: bool) -> None:
+    def __init__(self, data: dict, rows: list[_Row] | _LazyRows) -> None:
         super().__init__(data)
         self._rows = rows
-        self._batched = batched
 
     def _row(self, batch_index: int) -> _Row:
-        if not isinstance(batch_index, int) or not -len(self._rows) <= batch_index < len(self._rows):
-            raise IndexError(f"batch_index {batch_index!r} out of range for {len(self._rows)} rows")
-        return self._rows[batch_index]
+        n = len(self._rows)
+        if not _is_int(batch_index) or not -n <= operator.index(batch_index) < n:
+            raise IndexError(f"batch_index {batch_index!r} out of range for {n} rows")
+        return self._rows[operator.index(batch_index)]
 
     def word_ids(self, batch_index: int = 0) -> list[int | None]:
         """For each token, the index of the word it belongs to in its sequence (None for
@@ -119,7 +121,8 @@ class WordPieceTokenizer:
     * ``tokenize_chinese_chars`` [True] - make every CJK ideograph its own word.
     * ``clean_text`` [True] - drop control/format characters, NUL, U+FFFD; all whitespace is a
       space.
-    * ``never_split`` [()] - whitespace-delimited strings kept whole (legacy semantics).
+    * ``never_split`` [()] - a list of whitespace-delimited words kept whole (legacy
+      semantics); a bare string is refused (transformers would read ``"ab"`` as two words).
     * ``max_input_chars_per_word`` [100] - longer words become ``[UNK]``.
     * ``unicode_normalization`` [None] - None reproduces transformers' default (Rust-backed)
       ``BertTokenizer``; ``"NFC"`` reproduces ``BertTokenizerLegacy``: NFC first, and Python's
@@ -127,6 +130,12 @@ class WordPieceTokenizer:
     * ``model_max_length`` [no limit], ``clean_up_tokenization_spaces`` [True], and the special
       tokens ``unk_token`` ``sep_token`` ``pad_token`` ``cls_token`` ``mask_token``.
     * ``word_cache_size`` [65536] - how many distinct words the word -> pieces cache holds.
+    * ``max_overflow_tokens`` [4,194,304] - the most tokens the rows of one input may hold with
+      ``return_overflowing_tokens`` (a pair truncated on both sides gives windows x windows
+      rows); beyond it `__call__` raises ValueError instead of filling the memory.
+
+    Integer options (and ``max_length``, ``stride``, token ids) accept Python and numpy
+    integers, never bools. A shared tokenizer may be used from several threads at once.
     """
 
     def __init__(
@@ -146,8 +155,9 @@ class WordPieceTokenizer:
         cls_token: str = "[CLS]",
         mask_token: str = "[MASK]",
         model_max_length: int | None = None,
-        clean_up_tokenization_spaces: bool = True,
+        clean_up_tokenization_spaces: bool | None = True,
         word_cache_size: int = 65536,
+        max_overflow_tokens: int = 1 << 22,
     ) -> None:
         self.vocab: dict[str, int] = check_vocab(vocab)
         self.ids_to_tokens: dict[int, str] = {i: t for t, i in self.vocab.items()}
@@ -156,33 +166,37 @@ class WordPieceTokenizer:
                 f"unicode_normalization must be None or 'NFC', got {unicode_normalization!r}"
             )
         for name, value in (("do_lower_case", do_lower_case), ("tokenize_chinese_chars",
-                            tokenize_chinese_chars), ("clean_text", clean_text)):  # fmt: skip
-            if not isinstance(value, bool):
-                raise TypeError(f"{name} must be a bool, got {type(value).__name__}")
-        if strip_accents is not None and not isinstance(strip_accents, bool):
-            raise TypeError(f"strip_accents must be None or a bool, got {type(strip_accents).__name__}")
-        if not isinstance(max_input_chars_per_word, int) or max_input_chars_per_word < 1:
-            raise ValueError(
-                f"max_input_chars_per_word must be a positive int, got {max_input_chars_per_word!r}"
-            )
+                            tokenize_chinese_chars), ("clean_text", clean_text),
+                            ("clean_up_tokenization_spaces", clean_up_tokenization_spaces)):  # fmt: skip
+            if not (name == "clean_up_tokenization_spaces" and value is None):
+                _check_bool(name, value)
+        if strip_accents is not None:
+            _check_bool("strip_accents", strip_accents, "None or a bool")
         self.do_lower_case = do_lower_case
         self.strip_accents = strip_accents
         self.tokenize_chinese_chars = tokenize_chinese_chars
         self.clean_text = clean_text
-        self.never_split = tuple(never_split or ())
-        self.max_input_chars_per_word = max_input_chars_per_word
+        self.never_split = _check_never_split(never_split)
+        self.max_input_chars_per_word = _check_index("max_input_chars_per_word", max_input_chars_per_word, 1)
         self.unicode_normalization = unicode_normalization
-        self.model_max_length = VERY_LARGE_INTEGER if model_max_length is None else int(model_max_length)
-        self.clean_up_tokenization_spaces = bool(clean_up_tokenization_spaces)
+        self.model_max_length = _check_model_max_length(model_max_length)
+        # None: the default (on), as when tokenizer_config.json does not say.
+        self.clean_up_tokenization_spaces = (
+            True if clean_up_tokenization_spaces is None else clean_up_tokenization_spaces
+        )
+        self.max_overflow_tokens = _check_index("max_overflow_tokens", max_overflow_tokens, 1)
         self.unk_token, self.sep_token, self.pad_token = unk_token, sep_token, pad_token
         self.cls_token, self.mask_token = cls_token, mask_token
         for role in _SPECIAL_ROLES:
             token = getattr(self, role)
+            if not isinstance(token, str):
+                raise TypeError(f"{role} must be a str, got {type(token).__name__}")
             if token not in self.vocab:
                 raise ValueError(f"{role} {token!r} is not in the vocabulary")
         self._max_token_chars = max(len(t) for t in self.vocab)
         self._cache: dict[str, tuple] = {}
-        self._cache_size = max(16, int(word_cache_size))
+        # At least 16 words, so that eviction (the older half) is never a per-word cost.
+        self._cache_size = max(16, _check_index("word_cache_size", word_cache_size, 1))
 
         nfc = unicode_normalization == "NFC"
         # strip_accents=None follows lower-casing, as in google-research/bert.
@@ -222,15 +236,16 @@ class WordPieceTokenizer:
             if path.suffix == ".json":
                 return cls._from_tokenizer_json(path, overrides)
             return cls.from_vocab_file(path, **overrides)
-        config = _read_json_config(path / "tokenizer_config.json")
+        config_path = path / "tokenizer_config.json"
+        config = _read_json_config(config_path)
         for role, value in _read_json_config(path / "special_tokens_map.json").items():
             config.setdefault(role, value)
+        # What the caller overrides is not read from the file (nor checked there).
+        config = {k: v for k, v in config.items() if k not in overrides}
+        options = {**_options_from_config(config, config_path), **overrides}
         if (path / "vocab.txt").is_file():
-            options = _options_from_config(config)
-            options.update(overrides)
             return cls(load_vocab_file(path / "vocab.txt"), **options)
         if (path / "tokenizer.json").is_file():
-            options = {**_options_from_config(config), **overrides}
             return cls._from_tokenizer_json(path / "tokenizer.json", options)
         raise FileNotFoundError(f"{path}: neither vocab.txt nor tokenizer.json found")
 
@@ -242,43 +257,15 @@ class WordPieceTokenizer:
     @classmethod
     def _from_tokenizer_json(cls, path: Path, overrides: dict) -> WordPieceTokenizer:
         data = load_tokenizer_json(path)
-        model = data["model"]
-        if model.get("continuing_subword_prefix", CONTINUATION_PREFIX) != CONTINUATION_PREFIX:
-            raise ValueError(f"{path}: only the '##' continuation prefix is supported")
-        options: dict[str, Any] = {
-            "unk_token": model.get("unk_token", "[UNK]"),
-            "max_input_chars_per_word": model.get("max_input_chars_per_word", 100),
-        }
-        norm = data.get("normalizer")
-        if norm is not None:
-            if norm.get("type") != "BertNormalizer":
-                raise ValueError(f"{path}: normalizer {norm.get('type')!r} is not BertNormalizer")
-            options.update(
-                clean_text=bool(norm.get("clean_text", True)),
-                tokenize_chinese_chars=bool(norm.get("handle_chinese_chars", True)),
-                strip_accents=norm.get("strip_accents"),
-                do_lower_case=bool(norm.get("lowercase", False)),
-            )
-        post = data.get("post_processor") or {}
-        if post.get("type") == "BertProcessing":
-            options["sep_token"], options["cls_token"] = post["sep"][0], post["cls"][0]
-        elif post.get("type") == "TemplateProcessing":
-            single = [p["SpecialToken"]["id"] for p in post.get("single", []) if "SpecialToken" in p]
-            if len(single) == 2:
-                options["cls_token"], options["sep_token"] = single
-        padding = data.get("padding") or {}
-        if padding.get("pad_token"):
-            options["pad_token"] = padding["pad_token"]
-        added = {t["content"] for t in data.get("added_tokens", []) if t.get("special")}
-        if "[MASK]" not in added and len(added) == 5:
-            rest = added - {options.get(r) for r in ("unk_token", "sep_token", "cls_token")}
-            rest.discard(options.get("pad_token", "[PAD]"))
-            if len(rest) == 1:
-                options["mask_token"] = rest.pop()
+        try:
+            options = _options_from_tokenizer_json(data, path)
+        except (KeyError, IndexError, TypeError, AttributeError) as exc:
+            raise ValueError(f"{path}: malformed tokenizer.json ({type(exc).__name__}: {exc})") from None
         options.update(overrides)
-        return cls(model["vocab"], **options)
+        return cls(data["model"]["vocab"], **options)
 
     # ------------------------------------------------------------------ special tokens
+
 
     @property
     def vocab_size(self) -> int:
@@ -361,7 +348,7 @@ class WordPieceTokenizer:
         if not _is_int(i):
             raise TypeError(f"token ids must be int, got {type(i).__name__}")
         try:
-            return self.ids_to_tokens[int(i)]
+            return self.ids_to_tokens[operator.index(i)]
         except KeyError:
             raise ValueError(f"token id {i} is not in the vocabulary (size {self.vocab_size})") from None
 
@@ -581,8 +568,7 @@ class WordPieceTokenizer:
             pairs = [text_pair if text_pair else None]
 
         pad_strategy, trunc_strategy, max_length = self._strategies(padding, truncation, max_length)
-        if not isinstance(stride, int) or stride < 0:
-            raise ValueError(f"stride must be a non-negative int, got {stride!r}")
+        stride = _check_index("stride", stride, 0)
         if trunc_strategy is not None and max_length >= 2 and stride >= max_length - 1:
             raise ValueError(
                 f"stride ({stride}) must be smaller than max_length ({max_length}) minus the "
@@ -590,23 +576,11 @@ class WordPieceTokenizer:
             )
 
         detail = return_offsets_mapping
-        groups: list[list[_Row]] = []
-        for t, p in zip(texts, pairs, strict=True):
-            a = self._seq(t) if detail else _Seq(self._ids(t), [], [])
-            b = None
-            if p is not None:
-                b = self._seq(p) if detail else _Seq(self._ids(p), [], [])
-            combos = self._truncate(a, b, trunc_strategy, max_length, stride, add_special_tokens)
-            if not return_overflowing_tokens:
-                combos = combos[:1]
-            groups.append([self._post_process(x, y, add_special_tokens, detail) for x, y in combos])
-
-        if pad_strategy is not None:
-            target = max_length if pad_strategy == "max_length" else max(len(g[0].ids) for g in groups)
-            for g in groups:
-                for row in g:
-                    self._pad(row, target)
-
+        # The plain strings (immutable), not the caller's list: the Encoding may re-encode them
+        # later for word_ids(), and must see what was encoded now.
+        plan = (tuple(texts), tuple(pairs), add_special_tokens, pad_strategy, trunc_strategy,
+                max_length, stride, return_overflowing_tokens)  # fmt: skip
+        groups = self._encode_groups(*plan, detail=detail)
         rows = [row for g in groups for row in g]
         if return_token_type_ids is None:
             return_token_type_ids = True
@@ -629,16 +603,42 @@ class WordPieceTokenizer:
             # transformers removes the batch level of the per-token lists only ("length" stays).
             data = {k: v[0] if v and isinstance(v[0], list) else v for k, v in data.items()}
         if not detail:
-            rows = _LazyRows(self, text, text_pair, add_special_tokens, pad_strategy,
-                             trunc_strategy, max_length, stride, return_overflowing_tokens)  # fmt: skip
-        return Encoding(data, rows, batched)
+            rows = _LazyRows(self, plan)
+        return Encoding(data, rows)
+
+    def _encode_groups(
+        self, texts: Sequence[str], pairs: Sequence[str | None], add_special_tokens: bool,
+        pad_strategy: str | None, trunc_strategy: str | None, max_length: int | None,
+        stride: int, overflow: bool, *, detail: bool,
+    ) -> list[list[_Row]]:
+        """The output rows of each input (main row first, then its overflow), padded."""
+        groups: list[list[_Row]] = []
+        for index, (t, p) in enumerate(zip(texts, pairs, strict=True)):
+            a = self._seq(t) if detail else _Seq(self._ids(t), [], [])
+            b = None
+            if p is not None:
+                b = self._seq(p) if detail else _Seq(self._ids(p), [], [])
+            combos = self._truncate(a, b, trunc_strategy, max_length, stride, add_special_tokens,
+                                    overflow, index)  # fmt: skip
+            groups.append([self._post_process(x, y, add_special_tokens, detail) for x, y in combos])
+        if pad_strategy is not None:
+            # Every row gets the same length. transformers pads to the longest *main* row (or
+            # max_length) and leaves longer rows ragged; rows can only be longer when
+            # max_length leaves no room for the text (it is at most the number of special
+            # tokens), and there we pad to the longest row instead of returning ragged lists.
+            longest = max(len(row.ids) for g in groups for row in g)
+            target = max(max_length, longest) if pad_strategy == "max_length" else longest
+            for g in groups:
+                for row in g:
+                    self._pad(row, target)
+        return groups
 
     # ------------------------------------------------------------------ truncation & co
 
     def _strategies(self, padding: Any, truncation: Any, max_length: int | None):
         """transformers' rules for combining `padding`, `truncation` and `max_length`."""
-        if max_length is not None and (not _is_int(max_length) or max_length < 0):
-            raise ValueError(f"max_length must be a non-negative int or None, got {max_length!r}")
+        if max_length is not None:
+            max_length = _check_index("max_length", max_length, 0)
         if max_length is not None and padding is False and truncation is None:
             truncation = "longest_first"  # transformers: max_length alone means truncate
         try:
@@ -668,55 +668,87 @@ class WordPieceTokenizer:
                     max_length = self.model_max_length
         return pad, trunc, max_length
 
+    def _kept_lengths(
+        self, a: _Seq, b: _Seq | None, strategy: str | None, max_length: int | None,
+        add_special_tokens: bool,
+    ) -> tuple[int | None, int | None]:
+        """How many tokens of the text and of the pair the main row keeps (None: all of them).
+
+        Mirrors `tokenizers`: the budget is max_length minus the special tokens; if that is
+        negative nothing is truncated, if it is 0 both sequences are cut to nothing.
+        """
+        if strategy is None:
+            return None, None
+        n_added = (3 if b is not None else 2) if add_special_tokens else 0
+        budget = max_length - n_added
+        if budget < 0:
+            return None, None
+        if budget == 0:
+            return 0, (0 if b is not None else None)
+        a_len, b_len = len(a.ids), len(b.ids) if b is not None else 0
+        if a_len + b_len <= budget:
+            return None, None
+        if strategy == "longest_first":
+            return (budget, None) if b is None else _longest_first(a_len, b_len, budget)
+        if strategy == "only_second" and b is None:
+            raise ValueError("truncation='only_second' needs a text_pair")
+        target_len = a_len if strategy == "only_first" else b_len
+        to_remove = a_len + b_len - budget
+        if target_len <= to_remove:
+            raise ValueError(
+                f"truncation={strategy!r} cannot fit max_length={max_length}: the sequence to "
+                f"truncate has {target_len} tokens but {to_remove} must go"
+            )
+        keep = target_len - to_remove
+        return (keep, None) if strategy == "only_first" else (None, keep)
+
     def _truncate(
         self, a: _Seq, b: _Seq | None, strategy: str | None, max_length: int | None,
-        stride: int, add_special_tokens: bool,
+        stride: int, add_special_tokens: bool, overflow: bool, index: int,
     ) -> list[tuple[_Seq, _Seq | None]]:
         """The (first, pair) combinations of the output rows, main one first.
 
-        Mirrors `tokenizers`: the budget is max_length minus the special tokens; if that is
-        negative nothing is truncated. Each truncated sequence becomes windows (the first is
-        kept, the rest overflow); rows are then: (A0, B0), every A overflow with every B
-        window, and finally A0 with every B overflow.
+        Mirrors `tokenizers`: each truncated sequence becomes windows (the first is kept, the
+        rest overflow); rows are then: (A0, B0), every A overflow with every B window, and
+        finally A0 with every B overflow - ``windows(A) * windows(B)`` rows, which is why the
+        count is checked against `max_overflow_tokens` before any row is built. Without
+        `overflow` only the main row is built.
         """
-        a_wins, b_wins = [a], [b]
-        if strategy is not None:
-            n_added = (3 if b is not None else 2) if add_special_tokens else 0
-            budget = max_length - n_added
-            if budget >= 0:
-                a_len, b_len = len(a.ids), len(b.ids) if b is not None else 0
-                if budget == 0:
-                    a_wins = _windows(a, 0, stride)
-                    if b is not None:
-                        b_wins = _windows(b, 0, stride)
-                elif a_len + b_len > budget:
-                    to_remove = a_len + b_len - budget
-                    if strategy == "longest_first":
-                        if b is None:
-                            a_wins = _windows(a, budget, stride)
-                        else:
-                            n1, n2 = _longest_first(a_len, b_len, budget)
-                            a_wins = _windows(a, n1, stride)
-                            b_wins = _windows(b, n2, stride)
-                    else:
-                        if strategy == "only_second" and b is None:
-                            raise ValueError("truncation='only_second' needs a text_pair")
-                        target = a if strategy == "only_first" else b
-                        if len(target.ids) <= to_remove:
-                            raise ValueError(
-                                f"truncation={strategy!r} cannot fit max_length={max_length}: the "
-                                f"sequence to truncate has {len(target.ids)} tokens but "
-                                f"{to_remove} must go"
-                            )
-                        wins = _windows(target, len(target.ids) - to_remove, stride)
-                        if strategy == "only_first":
-                            a_wins = wins
-                        else:
-                            b_wins = wins
+        keep_a, keep_b = self._kept_lengths(a, b, strategy, max_length, add_special_tokens)
+        if not overflow:
+            return [(_first_window(a, keep_a, stride), _first_window(b, keep_b, stride))]
+        n_a = _window_count(len(a.ids), keep_a, stride)
+        n_b = _window_count(len(b.ids), keep_b, stride) if b is not None else 1
+        if n_a * n_b > 1:
+            row_len = (len(a.ids) if keep_a is None else min(keep_a, len(a.ids))) + (
+                0 if b is None else len(b.ids) if keep_b is None else min(keep_b, len(b.ids))
+            ) + ((3 if b is not None else 2) if add_special_tokens else 0)
+            self._check_overflow_size(index, n_a, n_b, row_len, strategy, max_length, stride)
+        a_wins = _windows(a, keep_a, stride)
+        b_wins = [None] if b is None else _windows(b, keep_b, stride)
         combos = [(a_wins[0], b_wins[0])]
         combos += [(x, y) for x in a_wins[1:] for y in b_wins]
         combos += [(a_wins[0], y) for y in b_wins[1:]]
         return combos
+
+    def _check_overflow_size(
+        self, index: int, n_a: int, n_b: int, row_len: int, strategy: str | None,
+        max_length: int | None, stride: int,
+    ) -> None:
+        """Refuse an overflow that would build more than `max_overflow_tokens` tokens for one
+        input: a pair truncated on both sides gives ``n_a * n_b`` rows (2,000 tokens each with
+        max_length=5 would be 4,000,000 rows)."""
+        rows = n_a * n_b
+        if rows * row_len <= self.max_overflow_tokens:
+            return
+        pair = f" x {n_b:,} windows of the pair" if n_b > 1 else ""
+        raise ValueError(
+            f"input {index}: return_overflowing_tokens with truncation={strategy!r}, "
+            f"max_length={max_length}, stride={stride} would build {rows:,} rows ({n_a:,} windows "
+            f"of the text{pair}, as transformers does), about {rows * row_len:,} tokens, over "
+            f"the limit of {self.max_overflow_tokens:,} (max_overflow_tokens). Use "
+            "truncation='only_first' or 'only_second', a larger max_length or a smaller stride."
+        )
 
     def _post_process(self, a: _Seq, b: _Seq | None, add_special_tokens: bool, detail: bool) -> _Row:
         """``[CLS] A [SEP]`` or ``[CLS] A [SEP] B [SEP]`` with type ids, masks and offsets."""
@@ -802,21 +834,17 @@ class WordPieceTokenizer:
 
 
 class _LazyRows:
-    """Row details (word ids, sequence ids, tokens) computed on first use, by re-running the
-    call with offsets; keeps plain calls as fast as possible."""
+    """Row details (word ids, sequence ids, tokens) computed on first use, by re-encoding the
+    same strings with offsets; keeps plain calls as fast as possible."""
 
-    def __init__(self, tok: WordPieceTokenizer, *args: Any) -> None:
-        self._tok, self._args = tok, args
+    def __init__(self, tok: WordPieceTokenizer, plan: tuple) -> None:
+        self._tok, self._plan = tok, plan
         self._rows: list[_Row] | None = None
 
     def _get(self) -> list[_Row]:
         if self._rows is None:
-            tok = self._tok
-            text, pair, add, pad, trunc, max_length, stride, overflow = self._args
-            out = tok(text, pair, add_special_tokens=add, padding=pad or False,
-                      truncation=trunc or False, max_length=max_length, stride=stride,
-                      return_overflowing_tokens=overflow, return_offsets_mapping=True)  # fmt: skip
-            self._rows = out._rows
+            groups = self._tok._encode_groups(*self._plan, detail=True)
+            self._rows = [row for g in groups for row in g]
         return self._rows
 
     def __len__(self) -> int:
@@ -843,19 +871,42 @@ def _evict_older_half(cache: dict) -> None:
         cache.pop(key, None)
 
 
-def _windows(seq: _Seq, n: int, stride: int) -> list[_Seq]:
-    """`seq` cut to its first `n` tokens, followed by the overflow windows: each of at most
-    `n` tokens, starting `n - stride` tokens after the previous one."""
-    length = len(seq.ids)
-    if n >= length:
-        return [seq]
-    if n == 0:
-        return [seq.window(0, 0), seq]
+def _check_stride(n: int, stride: int) -> None:
     if stride >= n:
         raise ValueError(
             f"stride ({stride}) must be smaller than the tokens left for the text after "
             f"truncation and special tokens ({n})"
         )
+
+
+def _first_window(seq: _Seq | None, n: int | None, stride: int) -> _Seq | None:
+    """`seq` cut to its first `n` tokens (None: uncut), i.e. ``_windows(seq, n, stride)[0]``."""
+    if seq is None or n is None or n >= len(seq.ids):
+        return seq
+    if n > 0:
+        _check_stride(n, stride)  # tokenizers refuses it even when the overflow is not returned
+    return seq.window(0, n)
+
+
+def _window_count(length: int, n: int | None, stride: int) -> int:
+    """``len(_windows(seq, n, stride))`` for a sequence of `length` tokens, without building them."""
+    if n is None or n >= length:
+        return 1
+    if n == 0:
+        return 2
+    _check_stride(n, stride)
+    return 1 + -(-(length - n) // (n - stride))
+
+
+def _windows(seq: _Seq, n: int | None, stride: int) -> list[_Seq]:
+    """`seq` cut to its first `n` tokens, followed by the overflow windows: each of at most
+    `n` tokens, starting `n - stride` tokens after the previous one."""
+    length = len(seq.ids)
+    if n is None or n >= length:
+        return [seq]
+    if n == 0:
+        return [seq.window(0, 0), seq]
+    _check_stride(n, stride)
     out, start = [], 0
     while True:
         stop = min(start + n, length)
@@ -898,30 +949,148 @@ def clean_up_tokenization(text: str) -> str:
 
 
 def _is_int(x: Any) -> bool:
-    return (isinstance(x, int) and not isinstance(x, bool)) or type(x).__name__ in ("int64", "int32")
+    """A Python or numpy integer (anything with ``__index__``), but not a bool."""
+    if isinstance(x, bool) or type(x).__name__ in ("bool", "bool_"):
+        return False
+    try:
+        operator.index(x)
+    except TypeError:
+        return False
+    return True
+
+
+def _check_index(name: str, value: Any, minimum: int, where: str = "") -> int:
+    """`value` as a Python int >= `minimum`; Python and numpy integers only (no bool, float, str)."""
+    if not _is_int(value) or operator.index(value) < minimum:
+        what = "a positive int" if minimum == 1 else f"an int >= {minimum}"
+        raise ValueError(f"{where}{name} must be {what}, got {value!r}")
+    return operator.index(value)
+
+
+def _check_bool(name: str, value: Any, what: str = "a bool", where: str = "") -> None:
+    if not isinstance(value, bool):
+        raise TypeError(f"{where}{name} must be {what}, got {type(value).__name__} {value!r}")
+
+
+def _check_model_max_length(value: Any, where: str = "") -> int:
+    """None (no limit) or a non-negative integer. A float is accepted when it is a whole number
+    (configs written by other tools say ``1e+30``); infinity means no limit. A negative value
+    would silently turn truncation off, so it is refused, as are NaN, strings and bools."""
+    if value is None:
+        return VERY_LARGE_INTEGER
+    if isinstance(value, float) and value == math.inf:
+        return VERY_LARGE_INTEGER
+    if isinstance(value, float) and value.is_integer() and value >= 0:
+        return int(value)
+    if _is_int(value) and operator.index(value) >= 0:
+        return operator.index(value)
+    raise ValueError(f"{where}model_max_length must be a non-negative int or None, got {value!r}")
+
+
+def _check_never_split(value: Any, where: str = "") -> tuple[str, ...]:
+    """A list of words, each non-empty and without whitespace (they are matched as whole
+    whitespace-delimited chunks). A bare string is refused: transformers' legacy tokenizer
+    would take ``"ab"`` as the two words ``a`` and ``b``, which is never what was meant."""
+    if value is None:
+        return ()
+    if isinstance(value, (str, bytes)):
+        raise TypeError(
+            f"{where}never_split must be a list of words, got the {type(value).__name__} {value!r} "
+            f"(write [{value!r}] for one word)"
+        )
+    if isinstance(value, Mapping) or not isinstance(value, Iterable):
+        raise TypeError(f"{where}never_split must be a list of words, got {type(value).__name__}")
+    words = tuple(value)
+    for word in words:
+        if not isinstance(word, str):
+            raise TypeError(f"{where}never_split entries must be str, got {type(word).__name__} {word!r}")
+        if word == "" or any(ch.isspace() for ch in word):
+            raise ValueError(
+                f"{where}never_split entries must be non-empty words without whitespace, got {word!r}"
+            )
+    return words
+
+
+def _options_from_tokenizer_json(data: dict, path: Path) -> dict[str, Any]:
+    """The constructor options a ``tokenizer.json`` implies (model, normalizer, specials)."""
+    model = data["model"]
+    if model.get("continuing_subword_prefix", CONTINUATION_PREFIX) != CONTINUATION_PREFIX:
+        raise ValueError(f"{path}: only the '##' continuation prefix is supported")
+    options: dict[str, Any] = {
+        "unk_token": model.get("unk_token", "[UNK]"),
+        "max_input_chars_per_word": model.get("max_input_chars_per_word", 100),
+    }
+    norm = data.get("normalizer")
+    if norm is not None:
+        if norm.get("type") != "BertNormalizer":
+            raise ValueError(f"{path}: normalizer {norm.get('type')!r} is not BertNormalizer")
+        options.update(
+            clean_text=bool(norm.get("clean_text", True)),
+            tokenize_chinese_chars=bool(norm.get("handle_chinese_chars", True)),
+            strip_accents=norm.get("strip_accents"),
+            do_lower_case=bool(norm.get("lowercase", False)),
+        )
+    post = data.get("post_processor") or {}
+    if post.get("type") == "BertProcessing":
+        options["sep_token"], options["cls_token"] = post["sep"][0], post["cls"][0]
+    elif post.get("type") == "TemplateProcessing":
+        single = [p["SpecialToken"]["id"] for p in post.get("single", []) if "SpecialToken" in p]
+        if len(single) == 2:
+            options["cls_token"], options["sep_token"] = single
+    padding = data.get("padding") or {}
+    if padding.get("pad_token"):
+        options["pad_token"] = padding["pad_token"]
+    added = {t["content"] for t in data.get("added_tokens", []) if t.get("special")}
+    if "[MASK]" not in added and len(added) == 5:
+        rest = added - {options.get(r) for r in ("unk_token", "sep_token", "cls_token")}
+        rest.discard(options.get("pad_token", "[PAD]"))
+        if len(rest) == 1:
+            options["mask_token"] = rest.pop()
+    return options
 
 
 def _read_json_config(path: Path) -> dict:
+    """A JSON object from `path` ({} when the file is absent); errors name the file."""
     if not path.is_file():
         return {}
     try:
         with open(path, encoding="utf-8") as f:
             data = json.load(f)
+    except UnicodeDecodeError as exc:
+        raise ValueError(f"{path}: not valid UTF-8 ({exc.reason} at byte {exc.start})") from None
     except json.JSONDecodeError as exc:
         raise ValueError(f"{path}, line {exc.lineno}: not valid JSON ({exc.msg})") from None
+    except RecursionError:
+        raise ValueError(f"{path}: JSON nested too deeply to be a tokenizer configuration") from None
     if not isinstance(data, dict):
         raise ValueError(f"{path}: expected a JSON object")
     return data
 
 
-def _options_from_config(config: dict) -> dict[str, Any]:
-    """The constructor options a ``tokenizer_config.json`` sets."""
+def _options_from_config(config: dict, source: str | os.PathLike) -> dict[str, Any]:
+    """The constructor options a ``tokenizer_config.json`` sets, checked: a bad value is an
+    error naming the file and the field (the same rules as the constructor's)."""
+    where = f"{source}: "
     keys = ("do_lower_case", "strip_accents", "tokenize_chinese_chars", "clean_text",
             "never_split", "max_input_chars_per_word", "unicode_normalization",
             "model_max_length", "clean_up_tokenization_spaces")  # fmt: skip
     options = {k: config[k] for k in keys if k in config and config[k] is not None}
-    if "strip_accents" in config:
-        options["strip_accents"] = config["strip_accents"]
+    try:
+        for name in ("do_lower_case", "strip_accents", "tokenize_chinese_chars", "clean_text",
+                     "clean_up_tokenization_spaces"):  # fmt: skip
+            if name in options:
+                _check_bool(name, options[name], where=where)
+        if "never_split" in options:
+            options["never_split"] = _check_never_split(options["never_split"], where)
+    except TypeError as exc:  # a wrong type in a file is bad file content: ValueError
+        raise ValueError(str(exc)) from None
+    if "max_input_chars_per_word" in options:
+        _check_index("max_input_chars_per_word", options["max_input_chars_per_word"], 1, where)
+    if "model_max_length" in options:
+        options["model_max_length"] = _check_model_max_length(options["model_max_length"], where)
+    if options.get("unicode_normalization", "NFC") != "NFC":
+        raise ValueError(f"{where}unicode_normalization must be null or 'NFC', "
+                         f"got {options['unicode_normalization']!r}")  # fmt: skip
     for role in _SPECIAL_ROLES:
         value = config.get(role)
         if isinstance(value, dict):  # serialized AddedToken

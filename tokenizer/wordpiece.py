@@ -63,6 +63,8 @@ def load_tokenizer_json(path: str | os.PathLike) -> dict:
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
         where = f", line {exc.lineno}" if isinstance(exc, json.JSONDecodeError) else ""
         raise ValueError(f"{path}{where}: not valid JSON ({exc})") from None
+    except RecursionError:
+        raise ValueError(f"{path}: JSON nested too deeply to be a tokenizer file") from None
     model = data.get("model") if isinstance(data, dict) else None
     if not isinstance(model, dict) or model.get("type") != "WordPiece":
         raise ValueError(f"{path}: 'model' is not a WordPiece model")
