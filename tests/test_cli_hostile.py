@@ -404,3 +404,22 @@ def test_verify_without_transformers_is_not_a_pass(models, tmp_path):
     result = json.loads(out)
     assert code == 3 and result["passed"] is None and result["result"] == "NOT CHECKED"
     assert all(c["tolerance"] is None for c in result["comparisons"])
+
+
+def test_a_result_holding_nan_becomes_that_inputs_error_line(capsys):
+    # The last line of defence, whatever a pipeline lets through: strict JSON or an error.
+    from numpy_distilbert import cli
+
+    def scores(values: list[str]) -> list[dict]:
+        return [{"text": v, "score": float("nan") if v == "bad" else 0.5} for v in values]
+
+    items = [cli.Item(f"line {i}", i, text) for i, text in enumerate(["good", "bad", "also good"], 1)]
+    progress = cli.Progress("test", None, enabled=False)
+    status = cli.run_inputs(scores, items, total=None, pretty=False, batch_size=8, progress=progress)
+    captured = capsys.readouterr()
+    assert status == cli.EXIT_FAILED
+    out = strict_jsonl(captured.out)
+    assert out[0] == {"text": "good", "score": 0.5} and out[2] == {"text": "also good", "score": 0.5}
+    assert out[1]["line"] == 2 and "JSON" in out[1]["error"]
+    (line,) = error_lines(captured.err)
+    assert line.startswith("numpy-distilbert: error: line 2: ")
