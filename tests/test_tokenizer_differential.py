@@ -252,3 +252,45 @@ def test_legacy_options_match(shared_model_path):
         extra = ["x [foo] y [foo]z", "ΟΔΟΣ. ΟΔΟΣ.x", "ΣΑΣ ΟΔΥΣΣΕΥΣ"]
         for line in lines + extra:
             assert got_tok(line)["input_ids"] == want_tok(line)["input_ids"], (options, line)
+
+
+@pytest.mark.parametrize(
+    "options",
+    [dict(max_length=5), dict(max_length=7, stride=1), dict(max_length=12, stride=3),
+     dict(max_length=3), dict(max_length=9, add_special_tokens=False, stride=2)],
+)  # fmt: skip
+def test_pair_overflow_rows_are_windows_times_windows_like_rust(rust_tok, ours, options):
+    """A pair truncated on both sides: tokenizers returns every window of the text with every
+    window of the pair. Same rows, same order, on moderate sizes (the large case is refused,
+    see test_tokenizer_unit.py)."""
+    a = " ".join(sentences()[:3])
+    b = " ".join(sentences()[3:6])
+    kw = dict(truncation="longest_first", return_overflowing_tokens=True, **ALL_KEYS, **options)
+    want = rust_tok(a, b, **kw)
+    got = ours(a, b, **kw)
+    n = len(want["input_ids"])
+    print(f"{options}: {len(rust_tok.tokenize(a))} x {len(rust_tok.tokenize(b))} tokens -> {n} rows")
+    assert n >= 4  # max_length=3 is a budget of 0: [CLS] [SEP] [SEP] rows and whole texts
+    assert dict(got) == dict(want)
+    for i in range(0, n, 37):
+        assert got.word_ids(i) == want.word_ids(i) and got.sequence_ids(i) == want.sequence_ids(i)
+
+
+def test_padding_with_overflow_is_rectangular_where_rust_is_ragged(rust_tok, ours):
+    """max_length=2 leaves no room for text: tokenizers' main rows are [CLS] [SEP] and the
+    overflow rows whole texts, longer than the padding target, which it leaves ragged. Ours
+    are padded to the longest row; without the padding they are exactly transformers' rows."""
+    texts = ["Hello world, this is longer.", "a", "Zürich ist schön"]
+    kw = dict(truncation=True, max_length=2, return_overflowing_tokens=True, padding=True, **ALL_KEYS)
+    want = rust_tok(texts, **kw)
+    got = ours(texts, **kw)
+    assert len({len(row) for row in want["input_ids"]}) > 1  # transformers: ragged
+    assert len({len(row) for row in got["input_ids"]}) == 1
+    assert got["overflow_to_sample_mapping"] == want["overflow_to_sample_mapping"]
+    for i, want_ids in enumerate(want["input_ids"]):
+        n, pad = len(want_ids), len(got["input_ids"][i]) - len(want_ids)
+        for key in want:
+            if key != "overflow_to_sample_mapping":
+                assert got[key][i][:n] == want[key][i], key
+        assert got["input_ids"][i][n:] == [ours.pad_token_id] * pad
+        assert got["attention_mask"][i][n:] == [0] * pad

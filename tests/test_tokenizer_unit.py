@@ -491,3 +491,12 @@ def test_wordpiece_lookups_are_bounded(tok):
         wordpiece(word, vocab, longest)
         n = len(word)
         assert CountingVocab.lookups <= 1 + n * min(n, longest), (word, CountingVocab.lookups)
+
+
+def test_package_carries_the_marker_numpy_distilbert_checks():
+    """PyPI's unrelated `tokenizer` package has the same import name; numpy_distilbert tells
+    ours from it by this marker (an impostor has no such attribute)."""
+    import tokenizer
+
+    assert tokenizer.NUMPY_DISTILBERT_TOKENIZER is True
+    assert "NUMPY_DISTILBERT_TOKENIZER" in tokenizer.__all__

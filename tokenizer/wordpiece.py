@@ -104,7 +104,16 @@ def wordpiece(
 
     Returns ``(start, end)`` character spans of the pieces in `word`. The first piece is looked
     up as is, later ones with the ``##`` prefix. `max_token_chars` (the longest entry in the
-    vocabulary) bounds the search so a long word costs O(len * max_token_chars) lookups.
+    vocabulary) bounds the search.
+
+    Cost, for a word of ``n`` characters and ``m = min(n, max_token_chars)``: each piece tries
+    at most ``m`` candidate ends, and every try builds and hashes a string of up to ``m``
+    characters, so a piece costs O(m**2) character operations and the word at most ``n`` such
+    pieces: O(n * m**2) in all, at most ``1 + n * m`` dictionary lookups. The cost grows with
+    the *square* of the longest vocabulary token, not linearly. The caller bounds ``n`` by
+    ``max_input_chars_per_word`` (100 by default; longer words are ``[UNK]`` without trying),
+    which also bounds ``m``: at most 100 * 100**2 = 10**6 character operations per distinct
+    word (and words are cached).
     """
     n = len(word)
     if word in vocab:  # the common case: the whole word is a vocabulary entry
