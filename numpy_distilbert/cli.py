@@ -517,31 +517,12 @@ def _load_pipeline(command: Command, args: argparse.Namespace) -> Any:
         raise RunError(f"cannot load the {command.task} model: {_one_line(exc)}") from None
 
 
-TOKENIZER_FILES = ("vocab.txt", "tokenizer.json")  # either one makes a tokenizer
-
-
 def _tokenizer_dir(model: str | None, revision: str | None) -> Any:
-    """Where `tokenize` finds its files: a directory, or a cached snapshot holding a tokenizer.
+    """Where `tokenize` finds its files: only the tokenizer's, never weights or config.json."""
+    from numpy_distilbert.hub import ModelNotFoundError, resolve_tokenizer
 
-    Only the tokenizer is needed, so a cached snapshot without weights or config.json will
-    do. Anything else goes through `resolve_model`, which gives the usual messages (and may
-    download the whole model: hub.py has no tokenizer-only resolution yet).
-    """
-    from pathlib import Path
-
-    from numpy_distilbert.hub import DEFAULT_MODEL_ID, ModelNotFoundError, cached_snapshot, resolve_model
-
-    local = Path(model).expanduser() if model else None  # never Path(""): that is the current directory
-    if local is not None and local.is_dir():
-        return local
     try:
-        snapshot = cached_snapshot(DEFAULT_MODEL_ID if model is None else model, revision)
-    except (ModelNotFoundError, OSError, ValueError):
-        snapshot = None  # resolve_model below explains what is wrong
-    if snapshot is not None and any((snapshot / name).is_file() for name in TOKENIZER_FILES):
-        return snapshot
-    try:
-        return resolve_model(model, revision=revision)
+        return resolve_tokenizer(model, revision=revision)
     except ModelNotFoundError as exc:
         raise UsageError(exc) from None
 

@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import os
 import re
+from collections.abc import Callable
 from pathlib import Path
 
 from numpy_distilbert.weights import (
@@ -47,6 +48,9 @@ DOWNLOAD_PATTERNS = [
     "config.json", "model.safetensors", "model.safetensors.index.json", "model-*.safetensors",
     "vocab.txt", "tokenizer_config.json", "special_tokens_map.json",
 ]  # fmt: skip
+# What a tokenizer alone needs (the `tokenize` command, AutoTokenizer): no weights.
+TOKENIZER_FILES = ("vocab.txt", "tokenizer.json")  # either one will do
+TOKENIZER_PATTERNS = ["vocab.txt", "tokenizer.json", "tokenizer_config.json", "special_tokens_map.json"]
 
 _COMMIT_HASH = re.compile(r"[0-9a-f]{40}")
 # Hub ids (huggingface_hub's `validate_repo_id`): "name" or "namespace/name", each part 1-96
@@ -155,6 +159,13 @@ def check_model_dir(directory: Path) -> Path:
     raise ModelNotFoundError(f"{directory} has no {SAFETENSORS_FILE} or {SAFETENSORS_INDEX_FILE}")
 
 
+def check_tokenizer_dir(directory: Path) -> Path:
+    """`directory` must hold a WordPiece vocabulary (vocab.txt or tokenizer.json)."""
+    if any((directory / name).is_file() for name in TOKENIZER_FILES):
+        return directory
+    raise ModelNotFoundError(f"{directory} has no {' or '.join(TOKENIZER_FILES)}; it holds no tokenizer")
+
+
 def _looks_like_path(model: str) -> bool:
     return model.startswith(("/", ".", "~")) or os.sep in model.strip("/").replace("/", "", 1) or (
         os.altsep is not None and os.altsep in model
@@ -211,7 +222,7 @@ def _how_to_get(model_id: str, revision: str | None, offer_extra: bool = True) -
     )
 
 
-def _download(model_id: str, revision: str | None) -> Path | None:
+def _download(model_id: str, revision: str | None, patterns: list[str]) -> Path | None:
     """Download with huggingface_hub; None when it is not installed or offline mode is on."""
     if _offline():
         return None
@@ -221,7 +232,7 @@ def _download(model_id: str, revision: str | None) -> Path | None:
         return None
     try:
         path = huggingface_hub.snapshot_download(
-            model_id, revision=revision, allow_patterns=DOWNLOAD_PATTERNS
+            model_id, revision=revision, allow_patterns=patterns
         )
     except Exception as exc:  # network, auth, missing repo: all mean "not found here"
         raise ModelNotFoundError(
@@ -237,6 +248,22 @@ def resolve_model(model: str | Path | None, revision: str | None = None) -> Path
     `model`: a directory, a model id ("org/name" or a legacy "name"), or None for
     `DEFAULT_MODEL_ID`. `revision`: branch, tag or commit hash for model ids (default "main").
     """
+    return _resolve(model, revision, check_model_dir, DOWNLOAD_PATTERNS)
+
+
+def resolve_tokenizer(model: str | Path | None, revision: str | None = None) -> Path:
+    """A directory holding `model`'s tokenizer files, resolved as `resolve_model` resolves.
+
+    Only vocab.txt (or tokenizer.json) is required, and a download fetches only the tokenizer
+    files: no config.json, no weights.
+    """
+    return _resolve(model, revision, check_tokenizer_dir, TOKENIZER_PATTERNS)
+
+
+def _resolve(
+    model: str | Path | None, revision: str | None, check: Callable[[Path], Path], patterns: list[str]
+) -> Path:
+    """A local directory, else the cached snapshot, else a download; `check` vets the result."""
     if model is None:
         model = DEFAULT_MODEL_ID
     if not isinstance(model, (str, Path)):
@@ -249,7 +276,7 @@ def resolve_model(model: str | Path | None, revision: str | None = None) -> Path
     revision = check_revision(revision)
     local = Path(model).expanduser()
     if local.is_dir():
-        return check_model_dir(local)
+        return check(local)
     if local.exists():
         raise ModelNotFoundError(f"{local} is a file; pass the model's directory")
     text = str(model)
@@ -259,11 +286,11 @@ def resolve_model(model: str | Path | None, revision: str | None = None) -> Path
         )
     snapshot = cached_snapshot(text, revision)
     if snapshot is None:
-        snapshot = _download(text, revision)
+        snapshot = _download(text, revision, patterns)
     if snapshot is None:
         why = "offline mode (HF_HUB_OFFLINE) is on" if _offline() else "huggingface_hub is not installed"
         raise ModelNotFoundError(
             f"model {text!r} is neither a local directory nor in the Hugging Face cache "
             f"({hf_cache_dir()}), and {why}. " + _how_to_get(text, revision)
         )
-    return check_model_dir(snapshot)
+    return check(snapshot)

@@ -339,3 +339,43 @@ def test_pickle_refusal_is_one_message(tmp_path):
         load_checkpoint(model)
     assert str(from_hub.value) == str(from_weights.value)
     assert "hf download" in str(from_hub.value) and "huggingface-cli" not in str(from_hub.value)
+
+
+# ------------------------------------------------------------ tokenizer-only resolution
+def test_tokenizer_resolution_needs_no_weights(tmp_path, monkeypatch):
+    """A cached snapshot with only vocab.txt serves a tokenizer; it does not serve a model."""
+    cache = tmp_path / "cache"
+    repo = cache / "models--org--name"
+    (repo / "refs").mkdir(parents=True)
+    (repo / "refs" / "main").write_text(HASH_A)
+    snapshot = repo / "snapshots" / HASH_A
+    snapshot.mkdir(parents=True)
+    (snapshot / "vocab.txt").write_text("[PAD]\n[UNK]\n")
+    monkeypatch.setenv("HF_HUB_CACHE", str(cache))
+    assert hub.resolve_tokenizer("org/name") == snapshot
+    with pytest.raises(hub.ModelNotFoundError, match=r"no config\.json"):
+        hub.resolve_model("org/name")
+    empty = tmp_path / "empty-dir"
+    empty.mkdir()
+    with pytest.raises(hub.ModelNotFoundError, match=r"vocab.txt or tokenizer.json"):
+        hub.resolve_tokenizer(empty)
+    with pytest.raises(hub.InvalidModelReference, match="empty"):
+        hub.resolve_tokenizer("")
+
+
+def test_tokenizer_download_fetches_no_weights(tmp_path, monkeypatch):
+    downloaded = tmp_path / "downloaded"
+    downloaded.mkdir()
+    (downloaded / "tokenizer.json").write_text("{}")
+    calls = []
+
+    def snapshot_download(repo_id, revision=None, allow_patterns=None):
+        calls.append(allow_patterns)
+        return str(downloaded)
+
+    fake = types.ModuleType("huggingface_hub")
+    fake.snapshot_download = snapshot_download
+    monkeypatch.setitem(sys.modules, "huggingface_hub", fake)
+    monkeypatch.setenv("HF_HUB_CACHE", str(tmp_path / "empty"))
+    assert hub.resolve_tokenizer("org/name") == downloaded
+    assert "vocab.txt" in calls[0] and not any("safetensors" in p or p == "config.json" for p in calls[0])
