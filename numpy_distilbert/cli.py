@@ -528,11 +528,11 @@ def _tokenizer_dir(model: str | None, revision: str | None) -> Any:
 
 
 def _load_tokenizer(args: argparse.Namespace) -> Any:
-    from tokenizer import WordPieceTokenizer
+    from numpy_distilbert._tokenizer_package import wordpiece_tokenizer_class
 
     path = _tokenizer_dir(args.model, args.revision)
     try:
-        return WordPieceTokenizer.from_pretrained(path)
+        return wordpiece_tokenizer_class().from_pretrained(path)
     except Exception as exc:
         raise RunError(f"cannot load the tokenizer from {path}: {_one_line(exc)}") from None
 

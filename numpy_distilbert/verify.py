@@ -146,14 +146,14 @@ def run_verification(path: str | Path, texts: list[str], with_transformers: bool
     per-layer rows {layer, max_abs, max_rel} and, against transformers, the tolerance and
     whether it held), why transformers was not compared (or None), and `passed`.
     """
-    from tokenizer import WordPieceTokenizer
+    from numpy_distilbert._tokenizer_package import wordpiece_tokenizer_class
 
     path = Path(path)
     config = DistilBertConfig.from_pretrained(path)
     cls = model_class_for(config)
     ours32 = cls.from_pretrained(path, dtype=np.float32)
     ours64 = cls.from_pretrained(path, dtype=np.float64)
-    tok = WordPieceTokenizer.from_pretrained(path)
+    tok = wordpiece_tokenizer_class().from_pretrained(path)
     encoded = [tok.encode(t, truncation=True, max_length=config.max_position_embeddings) for t in texts]
 
     torch = transformers = None

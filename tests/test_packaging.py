@@ -155,6 +155,21 @@ def test_a_foreign_tokenizer_package_is_named_clearly(tmp_path):
     assert str(impostor) in out and "unrelated PyPI package" in out and "pip uninstall tokenizer" in out
 
 
+def test_the_cli_names_a_foreign_tokenizer_package_in_one_line(tmp_path):
+    impostor = tmp_path / "tokenizer"
+    impostor.mkdir()
+    (impostor / "__init__.py").write_text("")
+    vocab = tmp_path / "vocab"
+    vocab.mkdir()
+    (vocab / "vocab.txt").write_text("[PAD]\n[UNK]\n[CLS]\n[SEP]\n[MASK]\nhello\n")
+    env = {"PYTHONPATH": f"{tmp_path}:{REPO}", "PATH": "/usr/bin:/bin"}
+    proc = subprocess.run([sys.executable, "-m", "numpy_distilbert", "tokenize", "-m", str(vocab), "hello"],
+                          capture_output=True, text=True, timeout=60, cwd=tmp_path, env=env)
+    assert proc.returncode != 0 and "Traceback" not in proc.stderr
+    assert len(proc.stderr.strip().splitlines()) == 1, proc.stderr
+    assert "unrelated PyPI package" in proc.stderr
+
+
 def test_our_tokenizer_package_is_found():
     from numpy_distilbert._tokenizer_package import wordpiece_tokenizer_class
     from tokenizer import WordPieceTokenizer

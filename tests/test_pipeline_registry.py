@@ -111,3 +111,21 @@ def test_options_are_checked(tiny_model):
     with pytest.raises(ValueError, match="batch_size"):
         pipe("Hallo [MASK].", batch_size=0)
     assert pipe([]) == []
+
+
+@pytest.mark.parametrize("mmap", [True, False])
+def test_pipeline_mmap_option_reaches_the_model(tmp_path, shared_model_path, mmap):
+    """pipeline(..., mmap=False) copies the weights: rewriting the file afterwards changes nothing
+    (with the default mapping it does change the results: the hazard the option exists for)."""
+    from test_hostile_loading import _replace_data_in_place
+
+    from numpy_distilbert.config import DistilBertConfig
+    from numpy_distilbert.random_weights import write_random_checkpoint
+
+    config = DistilBertConfig(dim=16, n_layers=1, n_heads=2, hidden_dim=32)
+    directory = write_random_checkpoint(tmp_path / "m", config, seed=1, vocab_dir=shared_model_path)
+    fill = pipeline("fill-mask", model=directory, mmap=mmap)
+    before = fill("Paris is the [MASK] of France.", top_k=3)
+    _replace_data_in_place(directory / "model.safetensors", seed=5)
+    after = fill("Paris is the [MASK] of France.", top_k=3)
+    assert (before == after) is (not mmap)

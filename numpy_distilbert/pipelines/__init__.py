@@ -48,22 +48,25 @@ def pipeline(
     tokenizer: Any = None,
     dtype: Any = np.float32,
     revision: str | None = None,
+    mmap: bool = True,
     **options: Any,
 ):
     """Build the pipeline for `task` on `model`: a local directory, or a model id found in the
     Hugging Face cache (downloaded when `huggingface_hub` is installed); None means
     `hub.DEFAULT_MODEL_ID`. `tokenizer` is a loaded tokenizer or a directory (default: the
-    model's). Other keyword arguments become the pipeline's default options.
+    model's, or a model id). `mmap=False` copies the weights into memory instead of mapping
+    the file (see `DistilBertModel.from_pretrained`). Other keyword arguments become the
+    pipeline's default options.
     """
-    from numpy_distilbert.hub import resolve_model
+    from numpy_distilbert.hub import resolve_model, resolve_tokenizer
 
     if not isinstance(task, str):
         raise TypeError(f"task must be a string, got {type(task).__name__}")
     cls = pipeline_class(task)
     path = resolve_model(model, revision=revision)
     if isinstance(tokenizer, (str, Path)) and not Path(tokenizer).expanduser().is_dir():
-        tokenizer = resolve_model(tokenizer, revision=revision)
-    return cls.from_pretrained(path, dtype=dtype, tokenizer=tokenizer, **options)
+        tokenizer = resolve_tokenizer(tokenizer, revision=revision)
+    return cls.from_pretrained(path, dtype=dtype, tokenizer=tokenizer, mmap=mmap, **options)
 
 
 __all__ = ["SUPPORTED_TASKS", "TASK_ALIASES", "pipeline", "pipeline_class"]

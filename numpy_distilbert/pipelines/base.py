@@ -53,17 +53,20 @@ class Pipeline:
 
     @classmethod
     def from_pretrained(
-        cls, path: str | Path, dtype: Any = np.float32, tokenizer: Any = None, **options: Any
+        cls, path: str | Path, dtype: Any = np.float32, tokenizer: Any = None, mmap: bool = True,
+        **options: Any,
     ) -> Pipeline:
         """Load the head (`cls.model_class`) and the tokenizer from one model directory.
 
-        `tokenizer` may be a loaded tokenizer or another directory to read it from.
+        `tokenizer` may be a loaded tokenizer or another directory to read it from. `mmap`:
+        see the model classes' `from_pretrained` (False copies the weights into memory).
         """
-        from tokenizer import WordPieceTokenizer  # the sibling package; imported only when needed
+        from numpy_distilbert._tokenizer_package import wordpiece_tokenizer_class
 
         if tokenizer is None or isinstance(tokenizer, (str, Path)):
-            tokenizer = WordPieceTokenizer.from_pretrained(path if tokenizer is None else tokenizer)
-        model = cls.model_class.from_pretrained(path, dtype=dtype)
+            word_piece_tokenizer = wordpiece_tokenizer_class()  # the sibling package, imported when needed
+            tokenizer = word_piece_tokenizer.from_pretrained(path if tokenizer is None else tokenizer)
+        model = cls.model_class.from_pretrained(path, dtype=dtype, mmap=mmap)
         return cls(model, tokenizer, **options)
 
     # ------------------------------------------------------------------ calling
