@@ -266,7 +266,6 @@ class WordPieceTokenizer:
 
     # ------------------------------------------------------------------ special tokens
 
-
     @property
     def vocab_size(self) -> int:
         return len(self.vocab)
@@ -720,9 +719,11 @@ class WordPieceTokenizer:
         n_a = _window_count(len(a.ids), keep_a, stride)
         n_b = _window_count(len(b.ids), keep_b, stride) if b is not None else 1
         if n_a * n_b > 1:
-            row_len = (len(a.ids) if keep_a is None else min(keep_a, len(a.ids))) + (
-                0 if b is None else len(b.ids) if keep_b is None else min(keep_b, len(b.ids))
-            ) + ((3 if b is not None else 2) if add_special_tokens else 0)
+            # The longest row: kept lengths, or whole sequences when the budget is 0 (their
+            # overflow "window" is the whole sequence).
+            row_len = _longest_window(a, keep_a) + _longest_window(b, keep_b) + (
+                (3 if b is not None else 2) if add_special_tokens else 0
+            )
             self._check_overflow_size(index, n_a, n_b, row_len, strategy, max_length, stride)
         a_wins = _windows(a, keep_a, stride)
         b_wins = [None] if b is None else _windows(b, keep_b, stride)
@@ -886,6 +887,14 @@ def _first_window(seq: _Seq | None, n: int | None, stride: int) -> _Seq | None:
     if n > 0:
         _check_stride(n, stride)  # tokenizers refuses it even when the overflow is not returned
     return seq.window(0, n)
+
+
+def _longest_window(seq: _Seq | None, n: int | None) -> int:
+    """The length of the longest of `_windows(seq, n, ...)` (0 for no sequence)."""
+    if seq is None:
+        return 0
+    length = len(seq.ids)
+    return length if n is None or n == 0 else min(n, length)
 
 
 def _window_count(length: int, n: int | None, stride: int) -> int:
