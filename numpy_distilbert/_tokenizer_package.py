@@ -14,6 +14,8 @@ from pathlib import Path
 from types import ModuleType
 from typing import Any
 
+MARKER = "NUMPY_DISTILBERT_TOKENIZER"  # set to True in our tokenizer/__init__.py
+
 
 class ForeignTokenizerPackageError(ImportError):
     """The module imported as `tokenizer` is not numpy-distilbert's tokenizer."""
@@ -40,7 +42,7 @@ def wordpiece_tokenizer_class() -> Any:
             raise  # our own package failed to import: a real error, shown as it is
         raise _explain(None, exc) from exc  # e.g. the other package's dependencies are missing
     cls = getattr(module, "WordPieceTokenizer", None)
-    if cls is None:
+    if getattr(module, MARKER, False) is not True or cls is None:
         raise _explain(module, None)
     return cls
 
@@ -53,5 +55,9 @@ def _looks_like_ours() -> bool:
         return False
     if spec is None or spec.origin is None:
         return False
-    here = Path(spec.origin).parent
-    return (here / "wordpiece.py").is_file() and (here / "basic.py").is_file()
+    # PyPI's `tokenizer` installed over ours replaces __init__.py (and leaves our other
+    # modules behind), so the marker in __init__.py is what tells.
+    try:
+        return MARKER in Path(spec.origin).read_text(encoding="utf-8", errors="replace")
+    except OSError:
+        return False

@@ -155,6 +155,29 @@ def test_a_foreign_tokenizer_package_is_named_clearly(tmp_path):
     assert str(impostor) in out and "unrelated PyPI package" in out and "pip uninstall tokenizer" in out
 
 
+@pytest.mark.parametrize("foreign_init", [
+    "from .tokenizer import split_into_sentences\n",  # imports, but is not ours
+    "import a_dependency_that_is_not_installed\n",  # fails to import at all
+])
+def test_a_foreign_tokenizer_installed_over_ours_is_named_clearly(tmp_path, foreign_init):
+    """PyPI's `tokenizer` wheel overwrites __init__.py and tokenizer.py, leaving our other modules."""
+    import shutil
+
+    overwritten = tmp_path / "tokenizer"
+    shutil.copytree(REPO / "tokenizer", overwritten, ignore=shutil.ignore_patterns("__pycache__"))
+    (overwritten / "__init__.py").write_text(foreign_init)
+    (overwritten / "tokenizer.py").write_text("def split_into_sentences(text):\n    return [text]\n")
+    code = (
+        "from numpy_distilbert._tokenizer_package import wordpiece_tokenizer_class\n"
+        "try:\n    wordpiece_tokenizer_class()\n"
+        "except ImportError as exc:\n    print(type(exc).__name__, exc)\n"
+    )
+    env = {"PYTHONPATH": f"{tmp_path}:{REPO}", "PATH": "/usr/bin:/bin"}
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60,
+                         cwd=tmp_path, env=env, check=True).stdout
+    assert out.startswith("ForeignTokenizerPackageError") and "unrelated PyPI package" in out, out
+
+
 def test_the_cli_names_a_foreign_tokenizer_package_in_one_line(tmp_path):
     impostor = tmp_path / "tokenizer"
     impostor.mkdir()
