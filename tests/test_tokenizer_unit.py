@@ -9,7 +9,6 @@ from __future__ import annotations
 import json
 import random
 import sys
-import time
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
@@ -242,19 +241,18 @@ def test_from_pretrained_reads_config(tmp_path):
     assert WordPieceTokenizer.from_pretrained(tmp_path, do_lower_case=False).tokenize("HELLO") == ["[UNK]"]
 
 
-def test_huge_input_is_linear(tok):
-    """10 MB of text: no recursion limit, no quadratic blow-up (generous bound: 8x the input
-    may take at most 20x the time)."""
+def test_huge_input(tok):
+    """10 MB of text: no recursion limit, and the tokens of 8 copies are 8 times the tokens.
+
+    No timing is asserted (tests never time); a quadratic path would not finish at this size
+    (~10^13 steps), so it shows as a hang. benchmarks/bench_tokenizer.py measures speed.
+    """
     unit = "want unwanted a\u200bb 中国, lowest! " * 8
     small = unit * (1_250_000 // len(unit))
     big = small * 8  # ~10 MB
-    t0 = time.perf_counter()
     n_small = len(tok.encode(small))
-    t1 = time.perf_counter()
     n_big = len(tok.encode(big))
-    t2 = time.perf_counter()
     assert n_big - 2 == 8 * (n_small - 2)
-    assert (t2 - t1) < 20 * max(t1 - t0, 1e-3)
     one_word = "ab" * 5_000_000  # a single 10M-character word
     assert tok.tokenize(one_word) == ["[UNK]"]
     enc = tok("x" + "\u200b" * 1_000_000 + "x", return_offsets_mapping=True)
