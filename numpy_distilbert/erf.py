@@ -48,7 +48,7 @@ _ERF64_TAIL = (0.17900115118138996, -0.3262335600430372, 0.2456038017123309, -0.
 _BLOCK = 32768
 
 
-def _horner(coefficients: tuple[float, ...], s: np.ndarray, out: np.ndarray) -> np.ndarray:
+def _horner(coefficients: tuple[float | np.float32, ...], s: np.ndarray, out: np.ndarray) -> np.ndarray:
     """out = c0 + c1·s + c2·s² + …, in place. A monic polynomial skips its first multiply."""
     if coefficients[-1] == 1.0:
         np.add(s, coefficients[-2], out=out)
@@ -88,7 +88,7 @@ def _blockwise(
     """
     flat = np.ascontiguousarray(x).reshape(-1)  # [N]
     out = np.empty_like(flat)
-    work = np.empty((4, _BLOCK), dtype=work_dtype)
+    work: np.ndarray = np.empty((4, _BLOCK), dtype=work_dtype)
     for i in range(0, flat.size, _BLOCK):
         block = flat[i : i + _BLOCK]
         block_fn(block, out[i : i + _BLOCK], work[:, : block.size])

@@ -15,6 +15,7 @@ transposed operand instead of copying it.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 
 import numpy as np
 
@@ -180,7 +181,12 @@ def multi_head_attention(
 
 
 def feed_forward(
-    x: np.ndarray, w1: np.ndarray, b1: np.ndarray, w2: np.ndarray, b2: np.ndarray, activation
+    x: np.ndarray,
+    w1: np.ndarray,
+    b1: np.ndarray,
+    w2: np.ndarray,
+    b2: np.ndarray,
+    activation: Callable[[np.ndarray], np.ndarray],
 ) -> np.ndarray:
     """Position-wise FFN: [B, L, D] -> [B, L, F] -> activation -> [B, L, D]."""
     return linear(activation(linear(x, w1, b1)), w2, b2)
