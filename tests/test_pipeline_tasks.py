@@ -443,3 +443,17 @@ def test_batch_size_does_not_change_results(ours):
     # Batches are padded and sorted by length; results must not depend on it (beyond fp32 noise).
     pipe = ours("ner", "ner", aggregation_strategy="simple")
     assert_same(pipe(MULTILINGUAL, batch_size=1), pipe(MULTILINGUAL, batch_size=4), "batch sizes")
+
+
+# ------------------------------------------------------------- integer options
+def test_numpy_integers_are_integer_options_and_bools_are_not(ours):
+    """An option computed with NumPy (np.int64) is an integer; True is not the integer 1."""
+    fill = ours("fill-mask", "mlm")
+    assert_same(fill(FILL_INPUTS[0], top_k=np.int64(3)), fill(FILL_INPUTS[0], top_k=3), "np.int64 top_k")
+    classify = ours("text-classification", "nli")
+    assert_same(classify(MULTILINGUAL[0], top_k=np.int32(2)), classify(MULTILINGUAL[0], top_k=2), "np.int32")
+    assert_same(fill(FILL_INPUTS, batch_size=np.int64(2)), fill(FILL_INPUTS, batch_size=2), "batch_size")
+    for call in (lambda: fill(FILL_INPUTS[0], top_k=True), lambda: classify("x", top_k=True),
+                 lambda: fill(FILL_INPUTS[0], batch_size=True)):  # fmt: skip
+        with pytest.raises(ValueError, match="must be a positive integer, got True"):
+            call()

@@ -28,6 +28,7 @@ from typing import Any, ClassVar
 import numpy as np
 
 from numpy_distilbert import layers
+from numpy_distilbert._checks import as_int
 from numpy_distilbert.model import DistilBertModel
 
 DEFAULT_BATCH_SIZE = 8
@@ -122,9 +123,7 @@ class Pipeline:
 
 # ------------------------------------------------------------------ helpers
 def _check_batch_size(batch_size: Any) -> int:
-    if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
-        raise ValueError(f"batch_size must be a positive integer, got {batch_size!r}")
-    return batch_size
+    return as_int(batch_size, "batch_size", minimum=1)
 
 
 def length_sorted_batches(lengths: Sequence[int], batch_size: int) -> Iterator[list[int]]:

@@ -22,6 +22,7 @@ from typing import Any, ClassVar
 
 import numpy as np
 
+from numpy_distilbert._checks import as_int
 from numpy_distilbert.model import DistilBertForMaskedLM
 from numpy_distilbert.pipelines.base import (
     Pipeline,
@@ -89,8 +90,7 @@ class FillMaskPipeline(Pipeline):
         targets: Any,
         clean_up_tokenization_spaces: bool | None,
     ) -> list[Any]:
-        if isinstance(top_k, bool) or not isinstance(top_k, int) or top_k < 1:
-            raise ValueError(f"top_k must be a positive integer, got {top_k!r}")
+        top_k = as_int(top_k, "top_k", minimum=1)
         tok = self.tokenizer
         mask_id = tok.mask_token_id
         if mask_id is None:

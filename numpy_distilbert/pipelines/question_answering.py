@@ -59,6 +59,7 @@ from typing import Any, ClassVar
 import numpy as np
 
 from numpy_distilbert import layers
+from numpy_distilbert._checks import as_int
 from numpy_distilbert.heads import DistilBertForQuestionAnswering
 from numpy_distilbert.pipelines.base import (
     Pipeline,
@@ -185,17 +186,14 @@ class QuestionAnsweringPipeline(Pipeline):
     def _check_options(self, options: dict[str, Any]) -> tuple[int, int]:
         """Validate options; returns the effective (max_seq_len, doc_stride)."""
         for name in ("top_k", "max_answer_len"):
-            value = options[name]
-            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-                raise ValueError(f"{name} must be an integer >= 1, got {value!r}")
+            options[name] = as_int(options[name], name, minimum=1)
         for name in ("handle_impossible_answer", "align_to_words"):
             if not isinstance(options[name], bool):
                 raise TypeError(f"{name} must be True or False, got {options[name]!r}")
         max_seq_len = options["max_seq_len"]
         if max_seq_len is None:
             max_seq_len = min(self.tokenizer.model_max_length, DEFAULT_MAX_SEQ_LEN)
-        if isinstance(max_seq_len, bool) or not isinstance(max_seq_len, int) or max_seq_len < 4:
-            raise ValueError(f"max_seq_len must be an integer >= 4, got {max_seq_len!r}")
+        max_seq_len = as_int(max_seq_len, "max_seq_len", minimum=4)
         positions = self.model.config.max_position_embeddings
         if max_seq_len > positions:
             raise ValueError(
@@ -204,8 +202,7 @@ class QuestionAnsweringPipeline(Pipeline):
         doc_stride = options["doc_stride"]
         if doc_stride is None:
             doc_stride = min(max_seq_len // 2, DEFAULT_DOC_STRIDE)
-        if isinstance(doc_stride, bool) or not isinstance(doc_stride, int) or doc_stride < 0:
-            raise ValueError(f"doc_stride must be an integer >= 0, got {doc_stride!r}")
+        doc_stride = as_int(doc_stride, "doc_stride", minimum=0)
         if doc_stride > max_seq_len:
             raise ValueError(f"doc_stride ({doc_stride}) is larger than max_seq_len ({max_seq_len})")
         return max_seq_len, doc_stride

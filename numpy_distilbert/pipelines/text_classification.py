@@ -21,6 +21,7 @@ from typing import Any, ClassVar
 
 import numpy as np
 
+from numpy_distilbert._checks import as_int
 from numpy_distilbert.heads import DistilBertForSequenceClassification
 from numpy_distilbert.pipelines.base import Pipeline, check_finite, nth_input, run_batched, sigmoid, softmax
 
@@ -85,10 +86,8 @@ class TextClassificationPipeline(Pipeline):
     def _run(
         self, items: list[Any], batch_size: int, top_k: Any, function_to_apply: str | None, truncation: bool
     ) -> list[Any]:
-        if top_k is not _LEGACY and top_k is not None and (
-            isinstance(top_k, bool) or not isinstance(top_k, int) or top_k < 1
-        ):
-            raise ValueError(f"top_k must be a positive integer or None, got {top_k!r}")
+        if top_k is not _LEGACY and top_k is not None:
+            top_k = as_int(top_k, "top_k (or None for every label)", minimum=1)
         config = self.model.config
         function = resolve_function(function_to_apply, config)
         encoded = [self._encode(item, truncation) for item in items]

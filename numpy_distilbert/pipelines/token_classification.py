@@ -32,6 +32,7 @@ from typing import Any, ClassVar
 
 import numpy as np
 
+from numpy_distilbert._checks import as_int
 from numpy_distilbert.heads import DistilBertForTokenClassification
 from numpy_distilbert.pipelines.base import (
     Pipeline,
@@ -75,8 +76,7 @@ class TokenClassificationPipeline(Pipeline):
             )
         ignore = ["O"] if ignore_labels is None else list(ignore_labels)
         if stride is not None:
-            if isinstance(stride, bool) or not isinstance(stride, int) or stride < 0:
-                raise ValueError(f"stride must be a non-negative integer, got {stride!r}")
+            stride = as_int(stride, "stride", minimum=0)
             if stride >= self.max_length:
                 raise ValueError(f"stride ({stride}) must be less than the model's maximum length "
                                  f"({self.max_length}), or even lower: special tokens count too")  # fmt: skip

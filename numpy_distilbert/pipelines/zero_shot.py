@@ -24,6 +24,7 @@ from typing import Any, ClassVar
 
 import numpy as np
 
+from numpy_distilbert._checks import comma_list
 from numpy_distilbert.heads import DistilBertForSequenceClassification
 from numpy_distilbert.pipelines.base import (
     Pipeline,
@@ -38,7 +39,7 @@ from numpy_distilbert.pipelines.base import (
 def parse_labels(labels: Any) -> list[str]:
     """A list of labels, or one string of comma-separated labels."""
     if isinstance(labels, str):
-        labels = [label.strip() for label in labels.split(",") if label.strip()]
+        labels = comma_list(labels)
     if not isinstance(labels, (list, tuple)) or not all(isinstance(label, str) for label in labels):
         raise TypeError("candidate_labels must be a string (comma-separated) or a list of strings")
     return list(labels)
