@@ -40,6 +40,7 @@ from pathlib import Path
 import numpy as np
 from safetensors.numpy import save_file
 
+from numpy_distilbert._checks import as_int
 from numpy_distilbert.config import DistilBertConfig
 
 DEFAULT_STD = 0.02  # transformers' DistilBertConfig.initializer_range
@@ -113,9 +114,7 @@ def _labels(
         if num_labels is not None and num_labels != len(labels):
             raise ValueError(f"num_labels={num_labels} disagrees with id2label ({len(labels)} labels)")
     elif num_labels is not None:
-        if isinstance(num_labels, bool) or not isinstance(num_labels, int) or num_labels < 1:
-            raise ValueError(f"num_labels must be a positive integer, got {num_labels!r}")
-        labels = {i: f"LABEL_{i}" for i in range(num_labels)}
+        labels = {i: f"LABEL_{i}" for i in range(as_int(num_labels, "num_labels", minimum=1))}
     else:
         labels = dict(config.id2label)
     if architecture == "DistilBertForQuestionAnswering" and labels and len(labels) != 2:
@@ -225,8 +224,7 @@ def write_random_checkpoint(
     config = DistilBertConfig() if config is None else config
     if not isinstance(config, DistilBertConfig):
         raise TypeError(f"config must be a DistilBertConfig, got {type(config).__name__}")
-    if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
-        raise ValueError(f"seed must be a non-negative integer, got {seed!r}")
+    seed = as_int(seed, "seed", minimum=0)
     labels = _labels(config, architecture, num_labels, id2label)
     extra = {**TRANSFORMERS_DEFAULTS, **config.extra}
     config = dataclasses.replace(

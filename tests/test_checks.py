@@ -39,3 +39,22 @@ def test_the_error_class_can_be_chosen():
 ])
 def test_comma_list(text, items):
     assert comma_list(text) == items
+
+
+def test_random_checkpoints_take_numpy_integer_seeds_and_refuse_bools(tmp_path):
+    from safetensors.numpy import load_file
+
+    from numpy_distilbert.config import DistilBertConfig
+    from numpy_distilbert.random_weights import write_random_checkpoint
+
+    config = DistilBertConfig(vocab_size=50, dim=8, n_layers=1, n_heads=2, hidden_dim=16)
+    plain = load_file(write_random_checkpoint(tmp_path / "a", config, seed=7) / "model.safetensors")
+    numpy_dir = write_random_checkpoint(tmp_path / "b", config, seed=np.int64(7))
+    numpy_seed = load_file(numpy_dir / "model.safetensors")
+    assert plain.keys() == numpy_seed.keys()
+    assert all(np.array_equal(plain[k], numpy_seed[k]) for k in plain)
+    with pytest.raises(ValueError, match="seed must be a non-negative integer, got True"):
+        write_random_checkpoint(tmp_path / "c", config, seed=True)
+    with pytest.raises(ValueError, match="num_labels must be a positive integer, got True"):
+        write_random_checkpoint(tmp_path / "d", config, architecture="DistilBertForSequenceClassification",
+                                num_labels=True)
