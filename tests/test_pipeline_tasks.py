@@ -457,3 +457,54 @@ def test_numpy_integers_are_integer_options_and_bools_are_not(ours):
                  lambda: fill(FILL_INPUTS[0], batch_size=True)):  # fmt: skip
         with pytest.raises(ValueError, match="must be a positive integer, got True"):
             call()
+
+
+# ------------------------------------------------- transformers' input conventions
+def test_text_classification_pairs_in_every_form(ours, theirs):
+    """Dicts (transformers), (text, text_pair) tuples and text_pair= give the same pairs."""
+    ref, pipe = theirs("text-classification", "nli"), ours("text-classification", "nli")
+    pairs = [(MULTILINGUAL[0], MULTILINGUAL[2]), (MULTILINGUAL[1], MULTILINGUAL[3])]
+    as_dicts = [{"text": a, "text_pair": b} for a, b in pairs]
+    want = ref(as_dicts)
+    assert_same(pipe(pairs), want, "list of tuples")
+    assert_same(pipe([list(p) for p in pairs]), want, "list of two-string lists")
+    assert_same(pipe(as_dicts), want, "list of dicts")
+    # text_pair= is transformers' tokenizer keyword: one second text for every input.
+    texts, hypothesis = MULTILINGUAL[:2], MULTILINGUAL[3]
+    assert_same(pipe(texts, text_pair=hypothesis), ref(texts, text_pair=hypothesis), "list, text_pair=")
+    for kwargs in ({}, {"top_k": None}):
+        got, want = (p(texts[0], text_pair=hypothesis, **kwargs) for p in (pipe, ref))
+        assert_same(got, want, f"one text, text_pair=, {kwargs}")
+    with pytest.raises(ValueError, match="is a pair"):
+        pipe(pairs, text_pair=hypothesis)
+    with pytest.raises(TypeError, match="two strings"):
+        pipe([(MULTILINGUAL[0], 3)])
+    with pytest.raises(ValueError, match="text_pair"):
+        pipe([("a", "b", "c")])
+
+
+@pytest.mark.parametrize("strategy", ["none", "simple", "first"])
+def test_token_classification_pre_split_words(ours, theirs, strategy):
+    ref = theirs("token-classification", "ner", aggregation_strategy=strategy)
+    pipe = ours("ner", "ner", aggregation_strategy=strategy)
+    batch = [text.split() for text in MULTILINGUAL] + [["New York", "", "Zürich,"]]  # a word holding a space
+    for delimiter in (None, "|"):
+        kwargs = {"is_split_into_words": True} | ({} if delimiter is None else {"delimiter": delimiter})
+        want, got = ref(batch, **kwargs), pipe(batch, **kwargs)
+
+        def same_word(got_word, want_word, path, delimiter=delimiter or " "):
+            _same_word(got_word.replace(delimiter, " "), want_word, path)  # a group spans delimiters
+
+        assert_same(got, want, f"words {strategy} {delimiter}", word_check=same_word)
+        joined = [(delimiter or " ").join(words) for words in batch]
+        for entities, text in zip(got, joined, strict=True):
+            assert all(e["word"] == text[e["start"]:e["end"]] for e in entities)
+        # One list of words is one input, and gives a list holding its result, as transformers.
+        assert_same(pipe(batch[0], **kwargs), ref(batch[0], **kwargs), "one list of words",
+                    word_check=same_word)  # fmt: skip
+    with pytest.raises(TypeError, match="list of word strings"):
+        pipe("Jean Dupont", is_split_into_words=True)
+    with pytest.raises(TypeError, match="is_split_into_words=True"):
+        pipe([["Jean", "Dupont"]])
+    with pytest.raises(ValueError, match="delimiter"):
+        pipe("Jean Dupont", delimiter="|")

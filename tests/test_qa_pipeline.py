@@ -266,3 +266,18 @@ def test_best_spans_is_a_brute_force_search(logits, max_answer_len, count):
         assert context[s] and context[e] and s <= e < s + max_answer_len
         assert score == pytest.approx(b_score, rel=1e-4, abs=1e-9)
     assert [x[2] for x in spans] == sorted((x[2] for x in spans), reverse=True)
+
+
+def test_question_answering_uses_the_base_call_through_its_input_hook(qa):
+    """QA takes question=/context= through Pipeline._collect_inputs, so batch_size and option
+    checks are the base class's (no private helper imported, no second __call__)."""
+    from numpy_distilbert.pipelines.base import Pipeline
+
+    assert type(qa).__call__ is Pipeline.__call__
+    context = "My name is Wolfgang and I live in Berlin."
+    expected = qa(question="Where?", context=context)
+    assert qa(question="Where?", context=context, batch_size=np.int64(2)) == expected
+    with pytest.raises(ValueError, match="batch_size must be a positive integer, got True"):
+        qa(question="Where?", context=context, batch_size=True)
+    with pytest.raises(TypeError, match="unknown option"):
+        qa(question="Where?", context=context, stride=3)

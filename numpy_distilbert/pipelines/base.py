@@ -71,16 +71,31 @@ class Pipeline:
         return cls(model, tokenizer, **options)
 
     # ------------------------------------------------------------------ calling
-    def __call__(self, inputs: Any, **kwargs: Any) -> Any:
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
         """Run on one input (returns one result) or a list of inputs (returns a list)."""
+        items, single = self._collect_inputs(args, kwargs)  # takes the input-bearing kwargs out
         batch_size = _check_batch_size(kwargs.pop("batch_size", self.batch_size))
         options = self._merge_options(dict(self.options), kwargs)
-        single = self._is_single(inputs)
-        items = [inputs] if single else list(inputs)
-        if not single and not items:
+        if not items:
             return []
         results = self._run(items, batch_size=batch_size, **options)
         return results[0] if single else results
+
+    def _collect_inputs(self, args: tuple[Any, ...], kwargs: dict[str, Any]) -> tuple[list[Any], bool]:
+        """The call's inputs as a list, and whether they were one input (unwrap the one result).
+
+        The hook for pipelines whose inputs are not one positional argument (question-answering
+        takes question=/context=): such a subclass pops its input keywords from `kwargs`; what
+        is left there are options.
+        """
+        if len(args) != 1:
+            raise TypeError(
+                f"{type(self).__name__} takes one input or a list of inputs as its positional "
+                f"argument, got {len(args)} positional arguments"
+            )
+        inputs = args[0]
+        single = self._is_single(inputs)
+        return ([inputs] if single else list(inputs)), single
 
     def _is_single(self, inputs: Any) -> bool:
         """A str is one input; a list or tuple is a batch. Subclasses with richer inputs override."""

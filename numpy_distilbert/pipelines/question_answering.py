@@ -63,7 +63,6 @@ from numpy_distilbert._checks import as_int
 from numpy_distilbert.heads import DistilBertForQuestionAnswering
 from numpy_distilbert.pipelines.base import (
     Pipeline,
-    _check_batch_size,
     check_finite,
     length_sorted_batches,
     nth_input,
@@ -119,17 +118,13 @@ class QuestionAnsweringPipeline(Pipeline):
     }
 
     # ------------------------------------------------------------------ inputs
-    def __call__(self, *args: Any, **kwargs: Any) -> Any:
-        """Answer one question (returns its result) or several (returns a list of results)."""
-        question = kwargs.pop("question", None)
-        context = kwargs.pop("context", None)
-        examples = self._examples(args, question, context)
-        if not examples:
-            return []
-        batch_size = _check_batch_size(kwargs.pop("batch_size", self.batch_size))
-        options = self._merge_options(dict(self.options), kwargs)
-        results = self._run(examples, batch_size=batch_size, **options)
-        return results[0] if len(results) == 1 else results
+    def _collect_inputs(self, args: tuple[Any, ...], kwargs: dict[str, Any]) -> tuple[list[Any], bool]:
+        """question=/context= (popped from kwargs) or positional inputs -> the checked examples.
+
+        One question gives its result, several a list (transformers 4.57.6's rule).
+        """
+        examples = self._examples(args, kwargs.pop("question", None), kwargs.pop("context", None))
+        return examples, len(examples) == 1
 
     @staticmethod
     def _examples(args: tuple, question: Any, context: Any) -> list[dict[str, str]]:

@@ -1,6 +1,15 @@
 """text-classification (alias sentiment-analysis), as transformers' TextClassificationPipeline.
 
-Inputs: a text, a `{"text": ..., "text_pair": ...}` dict (a sentence pair), or a list of those.
+Inputs: a text, a `{"text": ..., "text_pair": ...}` dict (a sentence pair), or a list of
+those; in a list, a `(text, text_pair)` tuple (or two-string list) is a pair too; and
+`text_pair="..."` pairs every plain-string input with that one second text:
+
+    clf({"text": premise, "text_pair": hypothesis})
+    clf([(premise, hypothesis), (premise2, hypothesis2)])
+    clf(premise, text_pair=hypothesis)
+
+(transformers 5.24 takes a list of tuples too, but tokenizes each tuple as a *batch* of two
+texts and classifies the first alone; here the tuple is the pair it reads as.)
 
 Outputs follow transformers, including its two shapes:
 
@@ -59,6 +68,7 @@ class TextClassificationPipeline(Pipeline):
         "top_k": _LEGACY,
         "function_to_apply": None,
         "truncation": False,
+        "text_pair": None,
     }
 
     def __call__(self, inputs: Any, **kwargs: Any) -> Any:
@@ -73,24 +83,30 @@ class TextClassificationPipeline(Pipeline):
             return True
         return super()._is_single(inputs)
 
-    def _encode(self, item: Any, truncation: bool) -> list[int]:
+    def _encode(self, item: Any, truncation: bool, text_pair: str | None) -> list[int]:
         if isinstance(item, str):
-            return self.encode(item, truncation=truncation)
-        if isinstance(item, dict) and "text" in item and set(item) <= {"text", "text_pair"}:
-            return self.encode(item["text"], text_pair=item.get("text_pair"), truncation=truncation)
-        raise ValueError(
-            "text-classification takes strings, or dicts {'text': ..., 'text_pair': ...} for a sentence "
-            f"pair; got {item!r:.80}"
-        )
+            return self.encode(item, text_pair=text_pair, truncation=truncation)
+        text, pair = _pair(item)
+        if text_pair is not None:
+            raise ValueError(f"text_pair= pairs plain strings with a second text; {item!r:.80} is a pair")
+        return self.encode(text, text_pair=pair, truncation=truncation)
 
     def _run(
-        self, items: list[Any], batch_size: int, top_k: Any, function_to_apply: str | None, truncation: bool
+        self,
+        items: list[Any],
+        batch_size: int,
+        top_k: Any,
+        function_to_apply: str | None,
+        truncation: bool,
+        text_pair: str | None,
     ) -> list[Any]:
+        if text_pair is not None and not isinstance(text_pair, str):
+            raise TypeError(f"text_pair must be a string, got {type(text_pair).__name__}")
         if top_k is not _LEGACY and top_k is not None:
             top_k = as_int(top_k, "top_k (or None for every label)", minimum=1)
         config = self.model.config
         function = resolve_function(function_to_apply, config)
-        encoded = [self._encode(item, truncation) for item in items]
+        encoded = [self._encode(item, truncation, text_pair) for item in items]
         logits = run_batched(
             encoded, batch_size, self.tokenizer.pad_token_id, lambda ids, mask: self.model(ids, mask).logits
         )
@@ -108,3 +124,19 @@ class TextClassificationPipeline(Pipeline):
             )
             results.append(ranked if top_k is None else ranked[:top_k])
         return results
+
+
+def _pair(item: Any) -> tuple[str, str | None]:
+    """A dict {"text", "text_pair"} or a (text, text_pair) tuple/list -> (text, text_pair)."""
+    if isinstance(item, dict) and "text" in item and set(item) <= {"text", "text_pair"}:
+        text, pair = item["text"], item.get("text_pair")
+    elif isinstance(item, (tuple, list)) and len(item) == 2:
+        text, pair = item
+    else:
+        raise ValueError(
+            "text-classification takes strings; for a sentence pair, a dict {'text': ..., 'text_pair': ...} "
+            f"or a (text, text_pair) tuple; got {item!r:.80}"
+        )
+    if not isinstance(text, str) or not (pair is None or isinstance(pair, str)):
+        raise TypeError(f"a sentence pair holds two strings, got {item!r:.80}")
+    return text, pair

@@ -21,6 +21,11 @@ group) is in `ignore_labels` (default ["O"]) are dropped. Special tokens never a
 text: `word == text[start:end]`, with the text's own spacing, case and accents. (transformers
 re-decodes tokens instead: "##ing" for a sub-token, "Jean - Pierre" for a group.)
 
+Pre-split input, as in transformers: with `is_split_into_words=True` an input is a list of
+words (a batch is a list of such lists). The words are joined with `delimiter` (default " ")
+into the text that `start`, `end` and `word` refer to; a single list of words gives a list
+holding its one result, as transformers does.
+
 Long inputs are truncated to the model's length; with `stride=n` they are instead cut into
 overlapping windows (n tokens of overlap) and overlapping entities are merged, keeping the
 longer (then the more confident) one.
@@ -28,6 +33,7 @@ longer (then the more confident) one.
 
 from __future__ import annotations
 
+from bisect import bisect_right
 from typing import Any, ClassVar
 
 import numpy as np
@@ -62,11 +68,29 @@ class TokenClassificationPipeline(Pipeline):
         "aggregation_strategy": "none",
         "ignore_labels": None,
         "stride": None,
+        "is_split_into_words": False,
+        "delimiter": None,
     }
+
+    def _collect_inputs(self, args: tuple[Any, ...], kwargs: dict[str, Any]) -> tuple[list[Any], bool]:
+        split = kwargs.get("is_split_into_words", self.options["is_split_into_words"])
+        if split is True and len(args) == 1 and isinstance(args[0], (list, tuple)):
+            words = args[0]
+            if words and all(isinstance(w, str) for w in words):
+                return [words], False  # one list of words: a list of one result (transformers)
+        return super()._collect_inputs(args, kwargs)
+
 
     # ----------------------------------------------------------------- running
     def _run(
-        self, items: list[Any], batch_size: int, aggregation_strategy: Any, ignore_labels: Any, stride: Any
+        self,
+        items: list[Any],
+        batch_size: int,
+        aggregation_strategy: Any,
+        ignore_labels: Any,
+        stride: Any,
+        is_split_into_words: bool,
+        delimiter: str | None,
     ) -> list[Any]:
         strategy = str(aggregation_strategy).lower() if aggregation_strategy is not None else "none"
         if strategy not in STRATEGIES:
@@ -85,10 +109,19 @@ class TokenClassificationPipeline(Pipeline):
                     'stride windows overlap, and only aggregated entities can be merged; choose an '
                     'aggregation_strategy other than "none"'
                 )
-        texts = check_texts(items)
+        if not isinstance(is_split_into_words, bool):
+            raise TypeError(f"is_split_into_words must be True or False, got {is_split_into_words!r}")
+        if is_split_into_words:
+            texts, shifts = _joined_words(items, " " if delimiter is None else delimiter)
+        else:
+            if delimiter is not None:
+                raise ValueError("delimiter joins pre-split words; pass it with is_split_into_words=True")
+            texts, shifts = _checked_texts(items), [None] * len(items)
         chunks, owners = [], []  # every window of every text, and which text it belongs to
         for i, text in enumerate(texts):
-            for chunk in self._encode(text, stride):
+            for chunk in self._encode(text if shifts[i] is None else shifts[i].spaced, stride):
+                if shifts[i] is not None:
+                    chunk["offset_mapping"] = [shifts[i].to_joined(o) for o in chunk["offset_mapping"]]
                 chunks.append(chunk)
                 owners.append(i)
 
@@ -230,3 +263,49 @@ def _merge_overlapping(entities: list[dict[str, Any]]) -> list[dict[str, Any]]:
             previous = entity
     merged.append(previous)
     return merged
+
+
+class _WordOffsets:
+    """Pre-split words, tokenized as `spaced` (the words joined by " ": the tokenizer splits on
+    whitespace, so no token spans two words) and reported in `joined` (joined by the caller's
+    delimiter, which may be any string)."""
+
+    def __init__(self, words: list[str], delimiter: str) -> None:
+        self.spaced, self.joined = " ".join(words), delimiter.join(words)
+        self.spaced_starts, self.joined_starts = [], []  # [W] each: where word w starts
+        spaced_at = joined_at = 0
+        for word in words:
+            self.spaced_starts.append(spaced_at)
+            self.joined_starts.append(joined_at)
+            spaced_at += len(word) + 1
+            joined_at += len(word) + len(delimiter)
+
+    def to_joined(self, offset: Any) -> tuple[int, int]:
+        """A token's (start, end) in `spaced` -> the same characters' (start, end) in `joined`."""
+        start, end = (int(x) for x in offset)
+        if start == end:  # a special token: (0, 0)
+            return start, end
+        word = bisect_right(self.spaced_starts, start) - 1
+        shift = self.joined_starts[word] - self.spaced_starts[word]
+        return start + shift, end + shift
+
+
+def _joined_words(items: list[Any], delimiter: Any) -> tuple[list[str], list[_WordOffsets]]:
+    if not isinstance(delimiter, str):
+        raise TypeError(f"delimiter must be a string, got {type(delimiter).__name__}")
+    offsets = []
+    for i, words in enumerate(items):
+        if not isinstance(words, (list, tuple)) or not all(isinstance(w, str) for w in words):
+            raise TypeError(
+                f"with is_split_into_words=True, input {i} must be a list of word strings, "
+                f"got {words!r:.80}"
+            )
+        offsets.append(_WordOffsets(list(words), delimiter))
+    return [o.joined for o in offsets], offsets
+
+
+def _checked_texts(items: list[Any]) -> list[str]:
+    for i, item in enumerate(items):
+        if isinstance(item, (list, tuple)):
+            raise TypeError(f"input {i} is a list of words; pass is_split_into_words=True for pre-split text")
+    return check_texts(items)

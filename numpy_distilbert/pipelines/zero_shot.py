@@ -54,16 +54,15 @@ class ZeroShotClassificationPipeline(Pipeline):
         "multi_label": False,
     }
 
-    def __call__(self, inputs: Any, *args: Any, **kwargs: Any) -> Any:
-        """Classify one text (-> a dict) or a list of texts (-> a list of dicts).
-
-        The candidate labels may come as the second positional argument.
-        """
-        if len(args) == 1 and "candidate_labels" not in kwargs:
-            kwargs["candidate_labels"] = args[0]
-        elif args:
-            raise TypeError(f"unexpected positional arguments {args!r}; pass candidate_labels=...")
-        return super().__call__(inputs, **kwargs)
+    def _collect_inputs(self, args: tuple[Any, ...], kwargs: dict[str, Any]) -> tuple[list[Any], bool]:
+        """One text (-> a dict) or a list of texts (-> a list of dicts); the candidate labels may
+        come as the second positional argument."""
+        if len(args) == 2 and "candidate_labels" not in kwargs:
+            kwargs["candidate_labels"] = args[1]
+            args = args[:1]
+        elif len(args) > 1:
+            raise TypeError(f"unexpected positional arguments {args[1:]!r}; pass candidate_labels=...")
+        return super()._collect_inputs(args, kwargs)
 
     def _label_ids(self) -> tuple[int, int]:
         """(entailment id, contradiction id) from the model's label2id."""
