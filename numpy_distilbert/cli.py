@@ -6,11 +6,17 @@
     numpy-distilbert verify --model ./my-model "Some text to check."
 
 Inputs: TEXT arguments; or `-i FILE` (`-i -` for stdin), one input per line (blank lines
-are skipped); or, with neither, lines piped on stdin. `qa` takes `--question` and
-`--context`, or JSON lines {"question": ..., "context": ...}.
+are skipped); or, with neither, lines piped on stdin. With `--field NAME` every line is a
+JSON object and the input is its NAME field (`--pair-field NAME2` adds a second text where
+a pair makes sense: `classify`, and `qa`, whose lines are always JSON,
+{"question": ..., "context": ...} unless the fields are renamed). `qa` also takes
+`--question` and `--context`; `classify --text-pair TEXT2` pairs every input with TEXT2.
+
+`classify`, `ner`, `qa` and `zero-shot` need `--model`: the default checkpoint has no such head.
 
 Outputs: JSON on stdout. One input given as an argument prints as indented JSON; otherwise
-(or with `--jsonl`) every input gets one line of JSON, in input order. An input that fails
+(or with `--jsonl`, and always for `embed`) every input gets one line of JSON, in input order.
+`embed -o FILE.npy` writes the vectors as one [N, D] matrix instead. An input that fails
 (a fill-mask line without [MASK], a line too long for the model, bad JSON for qa) is
 reported on stderr with its line number, and gets the line `{"error": ..., "line": N}` on
 stdout so that output lines stay aligned with input lines; the other lines' results are kept.
@@ -20,6 +26,12 @@ or the output could not be written; 2 for usage errors (bad options, no input, a
 directory or id that does not exist); for `verify`, 3 when nothing was checked against a
 tolerance (transformers not installed, or --no-transformers). Errors are one line each:
 `numpy-distilbert: error: ...`; a reader that goes away (`| head -1`) just ends the run.
+`--traceback` (or NUMPY_DISTILBERT_TRACEBACK=1) also prints the traceback behind an error
+that is not a usage error, for bug reports.
+
+Option defaults that are the pipelines' (top-k, batch size, QA window sizes) are not copied
+here: an option left out is not passed, and `COMMAND --help` reads the default from the
+pipeline class (so the program's own `--help` still imports nothing heavy).
 
 JSON is strict (no NaN or Infinity), and written with ASCII (\\u) escapes when the output
 encoding cannot hold a character (e.g. PYTHONIOENCODING=ascii).
@@ -37,14 +49,17 @@ import os
 import stat
 import sys
 import time
+import traceback
 import warnings
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any, BinaryIO, NoReturn
 
+from numpy_distilbert._checks import comma_list
+
 PROG = "numpy-distilbert"
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_NOT_CHECKED = 0, 1, 2, 3
-DEFAULT_BATCH_SIZE = 8
+TRACEBACK_ENV = "NUMPY_DISTILBERT_TRACEBACK"
 
 
 class UsageError(Exception):
@@ -61,6 +76,7 @@ class OutputError(RunError):
 
 # ------------------------------------------------------------------ reporting
 _progress_line = False  # whether a progress bar is drawn on stderr right now
+_tracebacks = False  # --traceback or NUMPY_DISTILBERT_TRACEBACK=1: show what a one-line error hides
 
 
 def _to_stderr(text: str) -> None:
@@ -103,6 +119,17 @@ def report(message: str, kind: str = "error") -> None:
 
 def _show_warning(message, category, filename, lineno, file=None, line=None) -> None:
     report(str(message), kind="warning")
+
+
+def _traceback_wanted(flag: bool) -> bool:
+    return flag or os.environ.get(TRACEBACK_ENV, "").strip() not in ("", "0")
+
+
+def _show_traceback(exc: BaseException) -> None:
+    """The traceback of an exception about to be reported as one line, when --traceback asked for it."""
+    if _tracebacks:
+        _clear_progress()
+        _to_stderr("".join(traceback.format_exception(type(exc), exc, exc.__traceback__)))
 
 
 class Progress:
@@ -162,19 +189,68 @@ _positive_int = _int_at_least(1, "a positive integer")
 _non_negative_int = _int_at_least(0, "an integer >= 0")
 
 
-def _comma_list(text: str) -> list[str]:
-    items = [item.strip() for item in text.split(",") if item.strip()]
+def _non_empty_comma_list(text: str) -> list[str]:
+    items = comma_list(text)
     if not items:
         raise argparse.ArgumentTypeError(f"expected a comma-separated list, got {text!r}")
     return items
 
 
-def _model_options(dtype: bool = True) -> argparse.ArgumentParser:
+# Help text placeholder for an option whose default is the pipeline's (see _HelpFormatter).
+PIPELINE_DEFAULT = "{pipeline default}"
+
+
+class _HelpFormatter(argparse.HelpFormatter):
+    """Fills PIPELINE_DEFAULT in an option's help from the pipeline class, only when that help
+    is shown: the defaults have one home (the pipelines), and `--help` of the program itself
+    never formats subcommand options, so it still imports nothing heavy."""
+
+    def _get_help_string(self, action: argparse.Action) -> str | None:
+        text = action.help
+        source = getattr(action, "pipeline_default", None)
+        if text and source is not None and PIPELINE_DEFAULT in text:
+            text = text.replace(PIPELINE_DEFAULT, source().replace("%", "%%"))
+        return text
+
+
+def _pipeline_option_default(task: str, option: str) -> Any:
+    from numpy_distilbert.pipelines import pipeline_class
+
+    return pipeline_class(task).default_options[option]
+
+
+def _pipeline_batch_size() -> int:
+    from numpy_distilbert.pipelines.base import DEFAULT_BATCH_SIZE
+
+    return DEFAULT_BATCH_SIZE
+
+
+def _add_pipeline_option(
+    parser: argparse.ArgumentParser | Any, *flags: str, default_text: Callable[[], str], **kwargs: Any
+) -> None:
+    """An option left out (None) is not passed to the pipeline, whose default then applies."""
+    action = parser.add_argument(*flags, default=None, **kwargs)
+    action.pipeline_default = default_text  # read by _HelpFormatter
+
+
+def _option_default(task: str, option: str) -> Callable[[], str]:
+    return lambda: str(_pipeline_option_default(task, option))
+
+
+def _traceback_option(main: bool) -> argparse.ArgumentParser:
+    """--traceback, accepted before or after the command name."""
+    parent = _Parser(add_help=False)
+    parent.add_argument("--traceback", action="store_true", default=False if main else argparse.SUPPRESS,
+                        help=f"print the traceback behind an error (also: {TRACEBACK_ENV}=1)")
+    return parent
+
+
+def _model_options(dtype: bool = True, needs: str | None = None) -> argparse.ArgumentParser:
     parent = _Parser(add_help=False)
     group = parent.add_argument_group("model")
+    default = f"required: {needs}" if needs else "default: distilbert-base-multilingual-cased"
     group.add_argument("-m", "--model", default=None,
-                       help="model directory, or a Hugging Face model id found in the cache "
-                            "(default: distilbert-base-multilingual-cased)")
+                       help=f"model directory, or a Hugging Face model id found in the cache ({default})")
     group.add_argument("--revision", default=None, help="branch, tag or commit of a model id")
     if dtype:
         group.add_argument("--dtype", choices=("float32", "float64"), default="float32",
@@ -182,45 +258,47 @@ def _model_options(dtype: bool = True) -> argparse.ArgumentParser:
     return parent
 
 
-def _io_options(texts: bool = True) -> argparse.ArgumentParser:
-    parent = _Parser(add_help=False)
-    if texts:
-        parent.add_argument("texts", nargs="*", metavar="TEXT", help="input texts (else -i FILE or stdin)")
-    group = parent.add_argument_group("input and output")
-    group.add_argument("-i", "--input", metavar="FILE",
-                       help="read inputs from FILE, one per line ('-' for stdin; blank lines skipped)")
-    group.add_argument("--jsonl", action="store_true",
-                       help="one line of JSON per input, even for a single argument")
-    group.add_argument("--no-progress", action="store_true", help="no progress bar on stderr")
-    group.add_argument("--batch-size", type=_positive_int, default=DEFAULT_BATCH_SIZE,
-                       help=f"inputs per forward pass (default: {DEFAULT_BATCH_SIZE})")
-    return parent
-
-
-@dataclass
+@dataclass(frozen=True)
 class Command:
-    """One subcommand: its pipeline task, and how options and results map to the pipeline."""
+    """One subcommand: its pipeline task, how inputs are read, and how options and results map."""
 
     name: str
     help: str
-    task: str | None
+    task: str | None  # None: the command needs only the tokenizer (no weights, no --dtype)
     add_arguments: Callable[[argparse.ArgumentParser], None]
     options: Callable[[argparse.Namespace], dict[str, Any]]
     # result of the pipeline for a *list* of inputs -> one result per input
     per_item: Callable[[Any, int], list[Any]] = lambda result, n: list(result)
-    # one result as printed (e.g. dropping a leading batch axis of one)
-    shape: Callable[[Any], Any] = lambda result: result
+    # one result as written (e.g. dropping a leading batch axis of one)
+    shape: Callable[[Any, argparse.Namespace], Any] = lambda result, args: result
+    # JSON lines: the default names of the input field and of the second text's field
+    # (None: no second text). `pair_required`: every line is JSON and holds both (qa).
+    fields: tuple[str, str | None] = ("text", None)
+    pair_required: bool = False
+    # (text, second text or None) -> the pipeline's input
+    combine: Callable[[str, str | None], Any] = lambda text, pair: text
+    positional_texts: bool = True  # TEXT arguments (qa: --question and --context instead)
+    needs_model: str | None = None  # what --model must name, when the default checkpoint has no such head
+    compact: bool = False  # one line of JSON per result even for one argument (embed: long vectors)
+    truncation_hint: bool = False  # the command has --truncation: name it when an input is too long
 
 
 def _fill_mask_args(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--top-k", type=_positive_int, default=5, help="candidates per [MASK] (default: 5)")
-    p.add_argument("--targets", type=_comma_list, help="comma-separated tokens to restrict the candidates to")
+    _add_pipeline_option(p, "--top-k", type=_positive_int, default_text=_option_default("fill-mask", "top_k"),
+                         help=f"candidates per [MASK] (default: {PIPELINE_DEFAULT})")
+    p.add_argument("--targets", type=_non_empty_comma_list,
+                   help="comma-separated tokens to restrict the candidates to")
 
 
 def _embed_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--pooling", choices=("mean", "cls", "none"), default="mean",
                    help="one vector per input: mean over tokens or the [CLS] vector; 'none' gives "
                         "every token's vector (default: mean)")
+    p.add_argument("--normalize", action="store_true", help="scale every vector to unit length (L2)")
+    p.add_argument("-o", "--output", metavar="FILE.npy",
+                   help="write the vectors to FILE.npy as one [N, D] matrix (numpy.save; the computing "
+                        "dtype, float32 by default) instead of JSON lines; an existing FILE is overwritten. "
+                        "The row of an input that failed is NaN (its error is on stderr)")
     p.add_argument("--truncation", action="store_true", help="cut inputs longer than the model allows")
 
 
@@ -229,40 +307,54 @@ def _classify_args(p: argparse.ArgumentParser) -> None:
                    help="list the k best labels per input (0: all); default: only the best, as one dict")
     p.add_argument("--function-to-apply", choices=("default", "softmax", "sigmoid", "none"), default=None,
                    help="how logits become scores (default: from the model's config)")
+    p.add_argument("--text-pair", metavar="TEXT2",
+                   help="classify every input as a pair with TEXT2 (e.g. premise and hypothesis)")
     p.add_argument("--truncation", action="store_true", help="cut inputs longer than the model allows")
 
 
 def _zero_shot_args(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--labels", type=_comma_list, required=True, help="comma-separated candidate labels")
-    p.add_argument("--hypothesis-template", default="This example is {}.",
-                   help="the hypothesis for each label, '{}' standing for the label "
-                        "(default: 'This example is {}.')")
+    p.add_argument("--labels", type=_non_empty_comma_list, required=True,
+                   help="comma-separated candidate labels")
+    _add_pipeline_option(p, "--hypothesis-template",
+                         default_text=lambda: repr(_pipeline_option_default("zero-shot-classification",
+                                                                            "hypothesis_template")),
+                         help=f"the hypothesis for each label, '{{}}' standing for the label "
+                              f"(default: {PIPELINE_DEFAULT})")
     p.add_argument("--multi-label", action="store_true", help="score every label independently")
 
 
-def _label_list(text: str) -> list[str]:
-    """Comma-separated labels; an empty string is the empty list."""
-    return [item.strip() for item in text.split(",") if item.strip()]
-
-
 def _ner_args(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--aggregation-strategy", choices=("none", "simple", "first", "average", "max"),
-                   default="none", help="group tokens into entities (default: none, one row per token)")
-    p.add_argument("--ignore-labels", type=_label_list, default=None,
+    _add_pipeline_option(p, "--aggregation-strategy", choices=("none", "simple", "first", "average", "max"),
+                         default_text=_option_default("token-classification", "aggregation_strategy"),
+                         help=f"group tokens into entities (default: {PIPELINE_DEFAULT}; none is one row "
+                              f"per token)")
+    p.add_argument("--ignore-labels", type=comma_list, default=None,
                    help="comma-separated labels to drop (default: O; '' keeps every label)")
     p.add_argument("--stride", type=_positive_int, default=None,
                    help="split long inputs into windows overlapping by this many tokens (default: truncate)")
 
 
+def _qa_sizes() -> tuple[int, int]:
+    from numpy_distilbert.pipelines.question_answering import DEFAULT_DOC_STRIDE, DEFAULT_MAX_SEQ_LEN
+
+    return DEFAULT_MAX_SEQ_LEN, DEFAULT_DOC_STRIDE
+
+
 def _qa_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("-q", "--question", help="the question (with --context)")
     p.add_argument("-c", "--context", help="the text holding the answer (with --question)")
-    p.add_argument("--top-k", type=_positive_int, default=1, help="answers per question (default: 1)")
-    p.add_argument("--max-answer-len", type=_positive_int, default=15, help="in tokens (default: 15)")
-    p.add_argument("--max-seq-len", type=_positive_int, default=None,
-                   help="tokens per window of question + context (default: 384)")
-    p.add_argument("--doc-stride", type=_non_negative_int, default=None,
-                   help="overlap of consecutive windows, in tokens (default: 128)")
+    task = "question-answering"
+    _add_pipeline_option(p, "--top-k", type=_positive_int, default_text=_option_default(task, "top_k"),
+                         help=f"answers per question (default: {PIPELINE_DEFAULT})")
+    _add_pipeline_option(p, "--max-answer-len", type=_positive_int,
+                         default_text=_option_default(task, "max_answer_len"),
+                         help=f"in tokens (default: {PIPELINE_DEFAULT})")
+    _add_pipeline_option(p, "--max-seq-len", type=_positive_int,
+                         default_text=lambda: f"the model's limit, at most {_qa_sizes()[0]}",
+                         help=f"tokens per window of question + context (default: {PIPELINE_DEFAULT})")
+    _add_pipeline_option(p, "--doc-stride", type=_non_negative_int,
+                         default_text=lambda: f"half of --max-seq-len, at most {_qa_sizes()[1]}",
+                         help=f"overlap of consecutive windows, in tokens (default: {PIPELINE_DEFAULT})")
     p.add_argument("--handle-impossible-answer", action="store_true",
                    help="allow the empty answer when the context has none")
     p.add_argument("--no-align-to-words", action="store_true",
@@ -273,31 +365,46 @@ def _tokenize_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--no-special-tokens", action="store_true", help="leave out [CLS] and [SEP]")
 
 
+def _given(**options: Any) -> dict[str, Any]:
+    """The options given on the command line (None: left out, so the pipeline's default applies)."""
+    return {name: value for name, value in options.items() if value is not None}
+
+
 def _classify_options(a: argparse.Namespace) -> dict[str, Any]:
     options: dict[str, Any] = {"truncation": a.truncation}
     if a.top_k is not None:
         options["top_k"] = a.top_k or None  # 0: all labels
-    if a.function_to_apply is not None:
-        options["function_to_apply"] = a.function_to_apply
-    return options
+    return options | _given(function_to_apply=a.function_to_apply, text_pair=a.text_pair)
 
 
 def _ner_options(a: argparse.Namespace) -> dict[str, Any]:
-    options: dict[str, Any] = {"aggregation_strategy": a.aggregation_strategy, "stride": a.stride}
-    if a.ignore_labels is not None:
-        options["ignore_labels"] = a.ignore_labels
-    return options
+    return _given(aggregation_strategy=a.aggregation_strategy, stride=a.stride, ignore_labels=a.ignore_labels)
 
 
 def _qa_options(a: argparse.Namespace) -> dict[str, Any]:
     return {
-        "top_k": a.top_k,
-        "max_answer_len": a.max_answer_len,
-        "max_seq_len": a.max_seq_len,
-        "doc_stride": a.doc_stride,
         "handle_impossible_answer": a.handle_impossible_answer,
         "align_to_words": not a.no_align_to_words,
-    }
+    } | _given(top_k=a.top_k, max_answer_len=a.max_answer_len, max_seq_len=a.max_seq_len,
+               doc_stride=a.doc_stride)  # fmt: skip
+
+
+def _embed_options(a: argparse.Namespace) -> dict[str, Any]:
+    # Arrays, not lists: --normalize and -o work on them; the JSON writer turns them into lists.
+    return {"pooling": None if a.pooling == "none" else a.pooling, "truncation": a.truncation,
+            "return_tensors": True}  # fmt: skip
+
+
+def _embedding(result: Any, args: argparse.Namespace) -> Any:
+    """One input's [1, D] (or [1, L, D]) array -> [D] (or [L, D]), L2-normalised if asked."""
+    import numpy as np
+
+    vectors = result[0]
+    if args.normalize:
+        norms = np.linalg.norm(vectors.astype(np.float64), axis=-1, keepdims=True)
+        # A zero vector stays zero rather than becoming NaN.
+        vectors = (vectors / np.where(norms > 0, norms, 1.0)).astype(vectors.dtype)
+    return vectors
 
 
 def _unwrapped_when_one(result: Any, n: int) -> list[Any]:
@@ -305,26 +412,69 @@ def _unwrapped_when_one(result: Any, n: int) -> list[Any]:
     return [result] if n == 1 else list(result)
 
 
+def _text_pair(text: str, pair: str | None) -> Any:
+    return text if pair is None else {"text": text, "text_pair": pair}
+
+
+def _question_and_context(question: str, context: str | None) -> Any:
+    return {"question": question, "context": context}
+
+
+_MODEL_ID = "a directory or a Hugging Face model id"
 COMMANDS = [
     Command("fill-mask", "the most likely tokens for each [MASK]", "fill-mask", _fill_mask_args,
-            lambda a: {"top_k": a.top_k, "targets": a.targets}, per_item=_unwrapped_when_one),
+            lambda a: _given(top_k=a.top_k, targets=a.targets), per_item=_unwrapped_when_one),
     Command("embed", "sentence (or token) vectors from the encoder", "feature-extraction", _embed_args,
-            lambda a: {"pooling": None if a.pooling == "none" else a.pooling, "truncation": a.truncation},
-            shape=lambda r: r[0]),
-    Command("classify", "label each text (a sequence-classification model)", "text-classification",
-            _classify_args, _classify_options),
+            _embed_options, shape=_embedding, compact=True, truncation_hint=True),
+    Command("classify", "label each text or text pair (a sequence-classification model)",
+            "text-classification", _classify_args, _classify_options, fields=("text", "text_pair"),
+            combine=_text_pair, truncation_hint=True,
+            needs_model=f"a sequence-classification checkpoint ({_MODEL_ID})"),
     Command("zero-shot", "score each text against --labels (an NLI model)", "zero-shot-classification",
             _zero_shot_args,
-            lambda a: {"candidate_labels": a.labels, "hypothesis_template": a.hypothesis_template,
-                       "multi_label": a.multi_label}),
+            lambda a: {"candidate_labels": a.labels, "multi_label": a.multi_label}
+            | _given(hypothesis_template=a.hypothesis_template),
+            needs_model=f"an NLI checkpoint with an 'entailment' label ({_MODEL_ID})"),
     Command("ner", "label each token or entity (a token-classification model)", "token-classification",
-            _ner_args, _ner_options),
+            _ner_args, _ner_options, needs_model=f"a token-classification checkpoint ({_MODEL_ID})"),
     Command("qa", "answer questions from a context (a question-answering model)", "question-answering",
-            _qa_args, _qa_options, per_item=_unwrapped_when_one),
+            _qa_args, _qa_options, per_item=_unwrapped_when_one, fields=("question", "context"),
+            pair_required=True, combine=_question_and_context, positional_texts=False,
+            needs_model=f"a question-answering checkpoint ({_MODEL_ID})"),
     Command("tokenize", "tokens, ids and character offsets (loads only the tokenizer)", None,
             _tokenize_args, lambda a: {}),
 ]
 COMMANDS_BY_NAME = {c.name: c for c in COMMANDS}
+
+
+def _io_options(command: Command) -> argparse.ArgumentParser:
+    parent = _Parser(add_help=False)
+    if command.positional_texts:
+        parent.add_argument("texts", nargs="*", metavar="TEXT", help="input texts (else -i FILE or stdin)")
+    group = parent.add_argument_group("input and output")
+    group.add_argument("-i", "--input", metavar="FILE",
+                       help="read inputs from FILE, one per line ('-' for stdin; blank lines skipped)")
+    field, pair = command.fields
+    if command.pair_required:
+        group.add_argument("--field", metavar="NAME", help=f"JSON lines: the field holding the {field} "
+                                                          f"(default: {field})")
+    else:
+        group.add_argument("--field", metavar="NAME",
+                           help="read every line as a JSON object and take its NAME field as the input")
+    if pair is not None:
+        group.add_argument("--pair-field", metavar="NAME",
+                           help=f"JSON lines: the field holding the {pair}" + (
+                               f" (default: {pair})" if command.pair_required
+                               else f"; the first text is --field (default: {field})"))
+    group.add_argument("--jsonl", action="store_true",
+                       help="one line of JSON per input (the default of this command)" if command.compact
+                       else "one line of JSON per input, even for a single argument")
+    group.add_argument("--no-progress", action="store_true", help="no progress bar on stderr")
+    what = "inputs per forward pass" if command.task else "lines per write"
+    _add_pipeline_option(group, "--batch-size", type=_positive_int,
+                         default_text=lambda: str(_pipeline_batch_size()),
+                         help=f"{what} (default: {PIPELINE_DEFAULT})")
+    return parent
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -337,15 +487,15 @@ def build_parser() -> argparse.ArgumentParser:
                "Exit status: 0 ok, 1 some inputs failed (or the model could not run), 2 usage error, "
                "3 verify checked nothing against a tolerance. "
                f"Run '{PROG} COMMAND --help' for a command's options.",
+        parents=[_traceback_option(main=True)],
     )
     parser.add_argument("--version", action="version", version=f"%(prog)s {_version()}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
-    model, io = _model_options(), _io_options()
+    after = _traceback_option(main=False)
     for command in COMMANDS:
-        parents = [_model_options(dtype=False), io] if command.name == "tokenize" else [model, io]
-        if command.name == "qa":
-            parents = [model, _io_options(texts=False)]
-        p = sub.add_parser(command.name, help=command.help, description=command.help, parents=parents)
+        model = _model_options(dtype=command.task is not None, needs=command.needs_model)
+        p = sub.add_parser(command.name, help=command.help, description=command.help,
+                           parents=[model, _io_options(command), after], formatter_class=_HelpFormatter)
         command.add_arguments(p)
     p = sub.add_parser(
         "verify",
@@ -356,7 +506,7 @@ def build_parser() -> argparse.ArgumentParser:
                     "transformers float64, checked against the project's tolerances. Exit status 0 "
                     "only when every comparison met its tolerance, 1 when one exceeds it, 3 when "
                     "nothing was compared with transformers (not installed, or --no-transformers).",
-        parents=[_model_options(dtype=False)],
+        parents=[_model_options(dtype=False), after],
     )
     p.add_argument("texts", nargs="*", metavar="TEXT",
                    help="texts to run (default: \"Hello I'm a [MASK] model.\")")
@@ -436,39 +586,53 @@ def _raw_lines(stream: BinaryIO, name: str) -> Iterator[bytes]:
         raise RunError(f"cannot read {name}: {exc.strerror or exc}") from None
 
 
-def _items(args: argparse.Namespace, command: str) -> tuple[Iterable[Item], int | None, bool]:
+def _items(args: argparse.Namespace, command: Command) -> tuple[Iterable[Item], int | None, bool]:
     """The inputs, their count if known, and whether to print the single result indented."""
     texts = getattr(args, "texts", None) or []
-    if command == "qa":
+    pretty_one = not args.jsonl and not command.compact
+    field, pair_field = _json_fields(args, command)
+    if not command.positional_texts:  # qa: --question and --context
         given = (args.question is not None, args.context is not None)
         if any(given):
             if not all(given):
                 raise UsageError("qa needs both --question and --context (or JSON lines on -i FILE / stdin)")
             if args.input:
                 raise UsageError("give either --question/--context or -i FILE, not both")
-            item = Item("the arguments", 1, {"question": args.question, "context": args.context})
-            return [item], 1, not args.jsonl
+            if args.field or args.pair_field:
+                raise UsageError("--field and --pair-field name the fields of JSON lines, not of "
+                                 "--question/--context")
+            item = Item("the arguments", 1, command.combine(args.question, args.context))
+            return [item], 1, pretty_one
+    if getattr(args, "text_pair", None) is not None and pair_field is not None:
+        raise UsageError("give either --text-pair or --pair-field, not both")
     if texts:
         if args.input:
             raise UsageError("give either TEXT arguments or -i FILE, not both")
-        items = [Item(f"argument {i}", i, t) for i, t in enumerate(texts, 1)]
-        return items, len(items), len(items) == 1 and not args.jsonl
+        if field is not None:
+            raise UsageError("--field and --pair-field read JSON lines (-i FILE or stdin); TEXT arguments "
+                             "are plain text")
+        items = [Item(f"argument {i}", i, command.combine(t, None)) for i, t in enumerate(texts, 1)]
+        return items, len(items), len(items) == 1 and pretty_one
     if args.input is None:
         if sys.stdin is None or sys.stdin.isatty():
-            what = "--question and --context" if command == "qa" else "TEXT arguments"
+            what = "TEXT arguments" if command.positional_texts else "--question and --context"
             raise UsageError(f"no input: give {what}, -i FILE, or pipe lines on stdin")
         args.input = "-"
     stream, name, total = _open_input(args.input)
     where = f"{name} line"
-    parse = _qa_record if command == "qa" else (lambda text: (text, None))
+
+    def parse(text: str) -> tuple[Any, str | None]:
+        if field is None:
+            return command.combine(text, None), None
+        texts, problem = _json_fields_of(text, field, pair_field)
+        return (None, problem) if texts is None else (command.combine(*texts), None)
 
     def generate() -> Iterator[Item]:
         try:
             for number, text, problem in _lines(stream, name):
+                value = None
                 if problem is None:
                     value, problem = parse(text)
-                else:
-                    value = None
                 yield Item(f"{where} {number}", number, value, problem)
         finally:
             if stream is not sys.stdin.buffer:
@@ -477,8 +641,25 @@ def _items(args: argparse.Namespace, command: str) -> tuple[Iterable[Item], int 
     return generate(), total, False
 
 
-def _qa_record(text: str) -> tuple[Any, str | None]:
-    """One JSON line -> {"question", "context"}, or the reason it is not one."""
+def _json_fields(args: argparse.Namespace, command: Command) -> tuple[str | None, str | None]:
+    """(field, pair field) to read from JSON lines; (None, None): the lines are plain text."""
+    field, pair_field = getattr(args, "field", None), getattr(args, "pair_field", None)
+    default_field, default_pair = command.fields
+    if command.pair_required:
+        return field or default_field, pair_field or default_pair
+    if pair_field is not None:
+        return field or default_field, pair_field
+    return field, None
+
+
+_JSON_TYPES = {dict: "an object", list: "an array", int: "a number", float: "a number", bool: "true/false",
+               type(None): "null"}  # fmt: skip
+
+
+def _json_fields_of(
+    text: str, field: str, pair_field: str | None
+) -> tuple[tuple[str, str | None] | None, str | None]:
+    """One JSON line -> (its `field` text, its `pair_field` text or None), or the reason it has none."""
     try:
         record = json.loads(text)
     except json.JSONDecodeError as exc:
@@ -487,9 +668,16 @@ def _qa_record(text: str) -> tuple[Any, str | None]:
         return None, "JSON nested too deeply to read"
     except ValueError as exc:  # e.g. an integer of more digits than Python converts
         return None, f"not usable JSON ({_one_line(str(exc).split(';')[0])})"
-    if not isinstance(record, dict) or not {"question", "context"} <= set(record):
-        return None, 'expected a JSON object {"question": ..., "context": ...}'
-    return {"question": record["question"], "context": record["context"]}, None
+    names = (field,) if pair_field is None else (field, pair_field)
+    if not isinstance(record, dict):
+        wanted = ", ".join(f"{name!r}: ..." for name in names)
+        return None, f"expected a JSON object {{{wanted}}}, got {_JSON_TYPES.get(type(record), 'a string')}"
+    for name in names:
+        if name not in record:
+            return None, f"the JSON object has no {name!r} field"
+        if not isinstance(record[name], str):
+            return None, f"field {name!r} must be a string, got {_JSON_TYPES.get(type(record[name]), '?')}"
+    return (record[field], None if pair_field is None else record[pair_field]), None
 
 
 def _chunks(items: Iterable[Item], size: int) -> Iterator[list[Item]]:
@@ -508,12 +696,14 @@ def _load_pipeline(command: Command, args: argparse.Namespace) -> Any:
     from numpy_distilbert.hub import ModelNotFoundError
     from numpy_distilbert.pipelines import pipeline
 
+    batch_size = {} if args.batch_size is None else {"batch_size": args.batch_size}
     try:
         return pipeline(command.task, model=args.model, dtype=args.dtype, revision=args.revision,
-                        batch_size=args.batch_size)
+                        **batch_size)
     except ModelNotFoundError as exc:
         raise UsageError(exc) from None
     except Exception as exc:
+        _show_traceback(exc)
         raise RunError(f"cannot load the {command.task} model: {_one_line(exc)}") from None
 
 
@@ -534,6 +724,7 @@ def _load_tokenizer(args: argparse.Namespace) -> Any:
     try:
         return wordpiece_tokenizer_class().from_pretrained(path)
     except Exception as exc:
+        _show_traceback(exc)
         raise RunError(f"cannot load the tokenizer from {path}: {_one_line(exc)}") from None
 
 
@@ -606,6 +797,71 @@ def _json_or_problem(result: Any, pretty: bool) -> tuple[str | None, str | None]
         return None, f"the result cannot be written as JSON: {_one_line(exc)}"
 
 
+class JsonLines:
+    """Where results go by default: JSON on stdout, one line per input (or one indented result)."""
+
+    def __init__(self, pretty: bool) -> None:
+        self.pretty = pretty
+
+    def put(self, item: Item, result: Any) -> str | None:
+        """Write one result; returns why it could not be written, or None."""
+        text, problem = _json_or_problem(_plain(result), self.pretty)
+        if problem is None:
+            _emit(f"{text}\n")
+        return problem
+
+    def failed(self, item: Item) -> None:
+        if not self.pretty:  # keep output lines aligned with input lines
+            _write({"error": item.problem, "line": item.number}, pretty=False)
+
+    def flush(self) -> None:
+        _flush_stdout()
+
+    def close(self) -> None:
+        pass
+
+
+class NpyMatrix:
+    """`embed -o FILE.npy`: every input's vector as one row of an [N, D] matrix (NaN for a failure)."""
+
+    def __init__(self, path: str) -> None:
+        self.path = path
+        self.rows: list[Any] = []  # [D] arrays, None for an input that failed
+
+    def put(self, item: Item, result: Any) -> str | None:
+        if getattr(result, "ndim", None) != 1:
+            return "one vector per input is needed for a matrix: --pooling none gives one per token"
+        if self.rows and any(r is not None and r.shape != result.shape for r in self.rows):
+            return f"a vector of {result.shape[0]} values does not fit a matrix of other lengths"
+        self.rows.append(result)
+        return None
+
+    def failed(self, item: Item) -> None:
+        self.rows.append(None)
+
+    def flush(self) -> None:
+        pass
+
+    def close(self) -> None:
+        import numpy as np
+
+        done = [r for r in self.rows if r is not None]
+        if not done:
+            raise RunError(f"no vector to write to {self.path}: every input failed")
+        missing = np.full_like(done[0], np.nan)
+        matrix = np.stack([missing if r is None else r for r in self.rows])  # [N, D]
+        try:
+            with open(self.path, "wb") as stream:  # np.save to a path would append ".npy" to it
+                np.save(stream, matrix, allow_pickle=False)
+        except OSError as exc:
+            raise OutputError(f"cannot write {self.path}: {exc.strerror or exc}") from None
+
+
+def _plain(result: Any) -> Any:
+    """NumPy arrays (embed) as nested lists, for JSON."""
+    return result.tolist() if type(result).__module__ == "numpy" else result
+
+
 def run_inputs(
     run: Callable[[list[Any]], list[Any]],
     items: Iterable[Item],
@@ -613,11 +869,14 @@ def run_inputs(
     pretty: bool,
     batch_size: int,
     progress: Progress,
+    sink: JsonLines | NpyMatrix | None = None,
 ) -> int:
     """Run `run` over the inputs in batches, writing one result per input. Returns the exit status.
 
     A batch that fails is retried one input at a time, so one bad input costs only its own result.
+    Results go to `sink` (default: JSON on stdout).
     """
+    sink = JsonLines(pretty) if sink is None else sink
     failures = 0
     for chunk in _chunks(items, batch_size):
         good = [item for item in chunk if item.problem is None]
@@ -631,40 +890,73 @@ def run_inputs(
                     try:
                         results[id(item)] = run([item.value])[0]
                     except Exception as exc:
+                        _show_traceback(exc)
                         item.problem = _one_line(exc)
         for item in chunk:
-            text = None
             if item.problem is None:
-                text, item.problem = _json_or_problem(results[id(item)], pretty)
+                item.problem = sink.put(item, results[id(item)])
             if item.problem is not None:
                 failures += 1
                 report(f"{item.where}: {item.problem}")
-                if not pretty:
-                    _write({"error": item.problem, "line": item.number}, pretty=False)
-            else:
-                _emit(text + "\n")
-        _flush_stdout()
+                sink.failed(item)
+        sink.flush()
         progress.update(len(chunk))
     progress.close()
+    sink.close()
     return EXIT_FAILED if failures else EXIT_OK
 
 
+def _pipeline_runner(
+    command: Command, args: argparse.Namespace, pipe: Any
+) -> Callable[[list[Any]], list[Any]]:
+    options = command.options(args)
+
+    def run(values: list[Any]) -> list[Any]:
+        try:
+            result = pipe(values, **options)
+        except Exception as exc:
+            if len(values) == 1 and command.truncation_hint and not args.truncation:
+                _raise_if_too_long(pipe, values[0], options.get("text_pair"), exc)
+            raise
+        return [command.shape(r, args) for r in command.per_item(result, len(values))]
+
+    return run
+
+
+def _raise_if_too_long(pipe: Any, value: Any, text_pair: str | None, exc: Exception) -> None:
+    """A failed input that is longer than the model takes: say so, and name --truncation."""
+    text, pair = (value["text"], value.get("text_pair")) if isinstance(value, dict) else (value, text_pair)
+    try:
+        length = len(pipe.encode(text, text_pair=pair))
+    except Exception:
+        return  # not a length problem: the original error stands
+    if length > pipe.max_length:
+        raise ValueError(
+            f"the input is {length} tokens long, more than the model's {pipe.max_length}; "
+            f"pass --truncation to cut long inputs"
+        ) from exc
+
+
 def _run_command(command: Command, args: argparse.Namespace) -> int:
-    items, total, pretty = _items(args, command.name)
-    if command.name == "tokenize":
+    if command.needs_model and not args.model:  # before any loading (or downloading) of the default model
+        raise UsageError(
+            f"{command.name} needs --model: {command.needs_model}; "
+            f"the default model has no {command.task} head"
+        )
+    if getattr(args, "output", None) is not None and args.pooling == "none":
+        raise UsageError("-o writes one vector per input: --pooling none gives one per token")
+    items, total, pretty = _items(args, command)
+    if command.task is None:  # tokenize: the tokenizer only
         run = _tokenize_runner(_load_tokenizer(args), args.no_special_tokens)
+        batch_size = args.batch_size or _pipeline_batch_size()
     else:
         pipe = _load_pipeline(command, args)
-        options = command.options(args)
-
-        def run(values: list[Any]) -> list[Any]:
-            result = pipe(values, **options)
-            return [command.shape(r) for r in command.per_item(result, len(values))]
-
+        run, batch_size = _pipeline_runner(command, args, pipe), pipe.batch_size
+    sink = NpyMatrix(args.output) if getattr(args, "output", None) is not None else JsonLines(pretty)
     on_terminal = sys.stderr is not None and sys.stderr.isatty()
-    enabled = not args.no_progress and on_terminal and (total is None or total > args.batch_size)
+    enabled = not args.no_progress and on_terminal and (total is None or total > batch_size)
     progress = Progress(command.name, total, enabled)
-    return run_inputs(run, items, total, pretty, args.batch_size, progress)
+    return run_inputs(run, items, total, pretty, batch_size, progress, sink)
 
 
 def _run_verify(args: argparse.Namespace) -> int:
@@ -696,6 +988,7 @@ def _run_verify(args: argparse.Namespace) -> int:
     try:
         result = verify.run_verification(path, texts, with_transformers=not args.no_transformers)
     except Exception as exc:
+        _show_traceback(exc)
         raise RunError(f"verify failed: {_one_line(exc)}") from None
     try:
         text = _json_text(result, pretty=True) + "\n" if args.json else verify.format_report(result)
@@ -711,12 +1004,24 @@ def _run_verify(args: argparse.Namespace) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     """Entry point of `numpy-distilbert` and `python -m numpy_distilbert`. Returns the exit status."""
+    global _tracebacks
     parser = build_parser()
     args = parser.parse_args(argv)
     if args.command is None:
         parser.print_help(sys.stderr)
         return EXIT_USAGE
+    # Warnings as one line each while the command runs; a caller's own handler comes back after
+    # (main may be called in-process, e.g. by tests or a script).
+    saved = warnings.showwarning, _tracebacks
     warnings.showwarning = _show_warning
+    _tracebacks = _traceback_wanted(args.traceback)
+    try:
+        return _main(args)
+    finally:
+        warnings.showwarning, _tracebacks = saved
+
+
+def _main(args: argparse.Namespace) -> int:
     if sys.stdout is None:  # started with `>&-`: say so before any work is done
         report("standard output is closed: there is nowhere to write the results")
         return EXIT_FAILED
@@ -744,8 +1049,10 @@ def main(argv: list[str] | None = None) -> int:
         # The reader went away (e.g. `| head`): stop quietly, as Unix tools do.
         _discard_stdout()
         return EXIT_FAILED
-    except Exception as exc:  # a bug: still one line, and the exit status of a failed run
-        report(f"internal error ({type(exc).__name__}): {_one_line(exc)}")
+    except Exception as exc:  # a bug: one line (the traceback with --traceback), a failed run's status
+        _show_traceback(exc)
+        hint = "" if _tracebacks else f"; rerun with --traceback (or {TRACEBACK_ENV}=1) to see where"
+        report(f"internal error ({type(exc).__name__}): {_one_line(exc)}{hint}")
         return EXIT_FAILED
 
 

@@ -59,9 +59,11 @@ def write_cli_models(root: Path, shared_model_path: Path) -> dict[str, Path]:
     return dirs
 
 
-def cli(*args: str, stdin: str | None = None, **kwargs) -> subprocess.CompletedProcess:
-    """Run `python -m numpy_distilbert *args`; stdin is empty unless given."""
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(REPO_ROOT), os.environ.get("PYTHONPATH", "")])}
+def cli(*args: str, stdin: str | None = None, env: dict[str, str] | None = None, **kwargs
+        ) -> subprocess.CompletedProcess:
+    """Run `python -m numpy_distilbert *args`; stdin is empty unless given; `env` adds variables."""
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(REPO_ROOT), os.environ.get("PYTHONPATH", "")]),
+           **(env or {})}
     return subprocess.run(
         [sys.executable, "-m", "numpy_distilbert", *map(str, args)],
         input=stdin if stdin is not None else "",
