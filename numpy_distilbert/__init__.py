@@ -1,8 +1,12 @@
 """numpy-distilbert: DistilmBERT in pure NumPy, verified against transformers.
 
-    from numpy_distilbert import pipeline, DistilBertForMaskedLM
+    from numpy_distilbert import pipeline, AutoTokenizer, AutoModelForMaskedLM
     fill = pipeline("fill-mask")                      # distilbert-base-multilingual-cased
     fill("Hello I'm a [MASK] model.")
+
+    tokenizer = AutoTokenizer.from_pretrained("distilbert-base-multilingual-cased")
+    model = AutoModelForMaskedLM.from_pretrained("distilbert-base-multilingual-cased")
+    logits = model(**tokenizer(["Hello I'm a [MASK] model."])).logits   # [1, L, V]
 
 Every public name is imported on first use, so `import numpy_distilbert` (and the command
 line's `--help`) costs nothing until a model or pipeline is asked for.
@@ -11,11 +15,41 @@ line's `--help`) costs nothing until a model or pipeline is asked for.
 from __future__ import annotations
 
 import importlib
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 __version__ = "0.1.0"
 
-# public name -> the module that defines it
+if TYPE_CHECKING:  # what type checkers and IDEs see; at run time `__getattr__` imports on demand
+    from numpy_distilbert.auto import (
+        AutoModel,
+        AutoModelForMaskedLM,
+        AutoModelForMultipleChoice,
+        AutoModelForQuestionAnswering,
+        AutoModelForSequenceClassification,
+        AutoModelForTokenClassification,
+        AutoTokenizer,
+        load_model,
+    )
+    from numpy_distilbert.config import DistilBertConfig
+    from numpy_distilbert.heads import (
+        DistilBertForMultipleChoice,
+        DistilBertForQuestionAnswering,
+        DistilBertForSequenceClassification,
+        DistilBertForTokenClassification,
+    )
+    from numpy_distilbert.model import DistilBertForMaskedLM, DistilBertModel
+    from numpy_distilbert.outputs import (
+        BaseModelOutput,
+        MaskedLMOutput,
+        MultipleChoiceModelOutput,
+        QuestionAnsweringModelOutput,
+        SequenceClassifierOutput,
+        TokenClassifierOutput,
+    )
+    from numpy_distilbert.pipelines import pipeline
+
+# public name -> the module that defines it (keep in step with the imports above;
+# tests/test_auto.py checks that they agree)
 _EXPORTS = {
     "DistilBertConfig": "numpy_distilbert.config",
     "DistilBertModel": "numpy_distilbert.model",
@@ -24,11 +58,47 @@ _EXPORTS = {
     "DistilBertForTokenClassification": "numpy_distilbert.heads",
     "DistilBertForQuestionAnswering": "numpy_distilbert.heads",
     "DistilBertForMultipleChoice": "numpy_distilbert.heads",
-    "AutoModel": "numpy_distilbert.heads",
-    "load_model": "numpy_distilbert.heads",
+    "AutoModel": "numpy_distilbert.auto",
+    "AutoModelForMaskedLM": "numpy_distilbert.auto",
+    "AutoModelForSequenceClassification": "numpy_distilbert.auto",
+    "AutoModelForTokenClassification": "numpy_distilbert.auto",
+    "AutoModelForQuestionAnswering": "numpy_distilbert.auto",
+    "AutoModelForMultipleChoice": "numpy_distilbert.auto",
+    "AutoTokenizer": "numpy_distilbert.auto",
+    "load_model": "numpy_distilbert.auto",
+    "BaseModelOutput": "numpy_distilbert.outputs",
+    "MaskedLMOutput": "numpy_distilbert.outputs",
+    "SequenceClassifierOutput": "numpy_distilbert.outputs",
+    "TokenClassifierOutput": "numpy_distilbert.outputs",
+    "QuestionAnsweringModelOutput": "numpy_distilbert.outputs",
+    "MultipleChoiceModelOutput": "numpy_distilbert.outputs",
     "pipeline": "numpy_distilbert.pipelines",
 }
-__all__ = sorted(_EXPORTS)
+# A literal list, so that type checkers read it (tests/test_auto.py: it equals _EXPORTS' keys).
+__all__ = [
+    "AutoModel",
+    "AutoModelForMaskedLM",
+    "AutoModelForMultipleChoice",
+    "AutoModelForQuestionAnswering",
+    "AutoModelForSequenceClassification",
+    "AutoModelForTokenClassification",
+    "AutoTokenizer",
+    "BaseModelOutput",
+    "DistilBertConfig",
+    "DistilBertForMaskedLM",
+    "DistilBertForMultipleChoice",
+    "DistilBertForQuestionAnswering",
+    "DistilBertForSequenceClassification",
+    "DistilBertForTokenClassification",
+    "DistilBertModel",
+    "MaskedLMOutput",
+    "MultipleChoiceModelOutput",
+    "QuestionAnsweringModelOutput",
+    "SequenceClassifierOutput",
+    "TokenClassifierOutput",
+    "load_model",
+    "pipeline",
+]
 
 
 def __getattr__(name: str) -> Any:

@@ -7,6 +7,13 @@ A config.json is input from anywhere, so it is read strictly: a duplicate key, n
 deeper than any config needs, or a non-finite number (`NaN`, `Infinity`, `1e999`, which
 Python's json module accepts but JSON does not) anywhere in the file is a ConfigError
 naming the file and the field, as is a typed field of the wrong type or range.
+
+DistilBERT names its sizes `dim`, `n_heads`, `n_layers` and `hidden_dim`; the config also
+answers to transformers' generic names, `hidden_size`, `num_attention_heads`,
+`num_hidden_layers` (read, and given to the constructor or in config.json, as transformers'
+`attribute_map` allows) and `intermediate_size` (read only: transformers' DistilBertConfig
+does not map it, so `DistilBertConfig(intermediate_size=...)` there is silently ignored;
+here it is refused).
 """
 
 from __future__ import annotations
@@ -15,13 +22,15 @@ import json
 import math
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 ACTIVATIONS = ("gelu", "relu")
 LABEL_MAPS = ("id2label", "label2id")
 PROBLEM_TYPES = ("regression", "single_label_classification", "multi_label_classification")
 
 
+# transformers' generic names -> DistilBERT's (transformers.DistilBertConfig.attribute_map).
+ATTRIBUTE_MAP = {"hidden_size": "dim", "num_attention_heads": "n_heads", "num_hidden_layers": "n_layers"}
 TRANSFORMERS_DEFAULT_VOCAB_SIZE = 30522  # transformers.DistilBertConfig().vocab_size
 MAX_CONFIG_BYTES = 16 * 1024 * 1024  # real config.json files are about a kilobyte
 MAX_NESTING = 32  # real config.json files nest 2 deep (id2label inside the object)
@@ -130,8 +139,68 @@ def _architectures(value: Any) -> tuple[str, ...]:
     return tuple(value)
 
 
+def _apply_attribute_map(kwargs: dict[str, Any]) -> dict[str, Any]:
+    """`kwargs` with transformers' generic names renamed to DistilBERT's.
+
+    Both names with different values is refused (transformers lets the generic one win
+    silently); `intermediate_size` is refused with the name to use instead.
+    """
+    if "intermediate_size" in kwargs:
+        raise ConfigError(
+            f"DistilBERT's feed-forward size is 'hidden_dim', not 'intermediate_size' "
+            f"(got intermediate_size={_short(kwargs['intermediate_size'])}; transformers' "
+            f"DistilBertConfig would keep it unused); pass hidden_dim"
+        )
+    renamed = dict(kwargs)
+    for generic, own in ATTRIBUTE_MAP.items():
+        if generic not in renamed:
+            continue
+        value = renamed.pop(generic)
+        if own in renamed and renamed[own] != value:
+            raise ConfigError(
+                f"config fields {generic!r} ({_short(value)}) and {own!r} ({_short(renamed[own])}) "
+                f"name the same size and disagree; give one of them"
+            )
+        renamed[own] = value
+    return renamed
+
+
+def read_config_json(path: str | Path) -> Any:
+    """The parsed content of a config.json, read strictly (size, UTF-8, JSON, no duplicate keys).
+
+    Any JSON value comes back; the config classes check that it is an object of the right fields.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"config file not found: {path}")
+    if path.stat().st_size > MAX_CONFIG_BYTES:
+        raise ConfigError(f"{path} is not a config.json: larger than {MAX_CONFIG_BYTES} bytes")
+    try:
+        return json.loads(path.read_bytes().decode("utf-8"), object_pairs_hook=_refuse_duplicate_keys)
+    except (UnicodeDecodeError, json.JSONDecodeError, _DuplicateKeyError) as exc:
+        raise ConfigError(f"{path} is not valid JSON: {exc}") from None
+    except RecursionError:
+        raise ConfigError(f"{path} is not valid JSON: nested too deeply to parse") from None
+
+
+def _drop_agreeing_intermediate_size(data: dict[str, Any]) -> dict[str, Any]:
+    """A config.json may state `intermediate_size` beside `hidden_dim` if they agree; it is dropped."""
+    if "intermediate_size" not in data:
+        return data
+    hidden_dim = data.get("hidden_dim", _DistilBertFields.hidden_dim)
+    if data["intermediate_size"] != hidden_dim:
+        raise ConfigError(
+            f"config field 'intermediate_size' ({_short(data['intermediate_size'])}) disagrees with "
+            f"'hidden_dim' ({_short(hidden_dim)}); DistilBERT reads hidden_dim (transformers would "
+            f"ignore intermediate_size)"
+        )
+    return {key: value for key, value in data.items() if key != "intermediate_size"}
+
+
 @dataclass(frozen=True)
-class DistilBertConfig:
+class _DistilBertFields:
+    """The typed fields and their checks; `DistilBertConfig` adds the names transformers uses."""
+
     vocab_size: int = 119547
     max_position_embeddings: int = 512
     sinusoidal_pos_embds: bool = False
@@ -187,6 +256,21 @@ class DistilBertConfig:
                 f"got {self.problem_type!r}"
             )
 
+
+
+class DistilBertConfig(_DistilBertFields):
+    """DistilBERT's hyper-parameters (a frozen dataclass; see the module docstring).
+
+    `DistilBertConfig(dim=768, n_heads=12, ...)`; `hidden_size=`, `num_attention_heads=` and
+    `num_hidden_layers=` are accepted for `dim`, `n_heads` and `n_layers`.
+    """
+
+    model_type: ClassVar[str] = "distilbert"
+    attribute_map: ClassVar[dict[str, str]] = ATTRIBUTE_MAP
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **_apply_attribute_map(kwargs))
+
     @property
     def head_dim(self) -> int:
         return self.dim // self.n_heads
@@ -195,16 +279,35 @@ class DistilBertConfig:
     def num_labels(self) -> int:
         return len(self.id2label)
 
+    # transformers' generic names, read-only (the config is frozen)
+    @property
+    def hidden_size(self) -> int:
+        return self.dim
+
+    @property
+    def num_attention_heads(self) -> int:
+        return self.n_heads
+
+    @property
+    def num_hidden_layers(self) -> int:
+        return self.n_layers
+
+    @property
+    def intermediate_size(self) -> int:
+        return self.hidden_dim
+
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> DistilBertConfig:
         """Build from a parsed config.json. Unknown keys go to `extra`."""
         if not isinstance(data, dict):
             raise ConfigError(f"config must be a JSON object, got {type(data).__name__}")
         _check_numbers_and_nesting(data)
-        if data.get("model_type", "distilbert") != "distilbert":
+        if data.get("model_type", cls.model_type) != cls.model_type:
             raise ConfigError(
-                f"config field 'model_type' is {_short(data['model_type'])}; this package runs 'distilbert'"
+                f"config field 'model_type' is {_short(data['model_type'])}; {cls.__name__} reads "
+                f"{cls.model_type!r} configs"
             )
+        data = _apply_attribute_map(_drop_agreeing_intermediate_size(data))
         known = {name for name in cls.__dataclass_fields__ if name != "extra"}
         kwargs = {key: value for key, value in data.items() if key in known}
         # A file that leaves a key out means transformers' default. All match this class's
@@ -225,16 +328,7 @@ class DistilBertConfig:
     @classmethod
     def from_json_file(cls, path: str | Path) -> DistilBertConfig:
         path = Path(path)
-        if not path.is_file():
-            raise FileNotFoundError(f"config file not found: {path}")
-        if path.stat().st_size > MAX_CONFIG_BYTES:
-            raise ConfigError(f"{path} is not a config.json: larger than {MAX_CONFIG_BYTES} bytes")
-        try:
-            data = json.loads(path.read_bytes().decode("utf-8"), object_pairs_hook=_refuse_duplicate_keys)
-        except (UnicodeDecodeError, json.JSONDecodeError, _DuplicateKeyError) as exc:
-            raise ConfigError(f"{path} is not valid JSON: {exc}") from None
-        except RecursionError:
-            raise ConfigError(f"{path} is not valid JSON: nested too deeply to parse") from None
+        data = read_config_json(path)
         try:
             return cls.from_dict(data)
         except ConfigError as exc:
@@ -247,7 +341,7 @@ class DistilBertConfig:
 
     def to_dict(self) -> dict[str, Any]:
         """The config.json form (the inverse of `from_dict`)."""
-        data: dict[str, Any] = {"model_type": "distilbert", **self.extra}
+        data: dict[str, Any] = {"model_type": self.model_type, **self.extra}
         for name in self.__dataclass_fields__:
             if name != "extra":
                 data[name] = getattr(self, name)

@@ -1,4 +1,4 @@
-"""Task heads on the DistilBERT encoder, and `AutoModel`-style loading from `architectures`.
+"""Task heads on the DistilBERT encoder.
 
     sequence classification:  h[:, 0] ─ pre_classifier ─ ReLU ─ classifier        -> logits [B, C]
     token classification:     h ─ classifier                                       -> logits [B, L, C]
@@ -12,42 +12,31 @@ Labels: a classifier's outputs are named by `config.id2label`. A config without 
 transformers' default names `LABEL_0 … LABEL_{n-1}`, with n read from `num_labels` in
 config.json, else from the classifier's shape. A config whose id2label disagrees with the
 classifier's shape is refused.
+
+Every head returns its `outputs.py` dataclass (transformers' names: `logits`, or
+`start_logits`/`end_logits`), with the encoder's `hidden_states` and `attentions` when asked
+for by `output_hidden_states=True` / `output_attentions=True`. The Auto classes and
+`load_model` are in `auto.py`.
 """
 
 from __future__ import annotations
 
 import dataclasses
-from dataclasses import dataclass
-from pathlib import Path
-from typing import Any
+from typing import ClassVar
 
 import numpy as np
+from numpy.typing import ArrayLike, DTypeLike
 
 from numpy_distilbert.config import DistilBertConfig
 from numpy_distilbert.layers import linear
 from numpy_distilbert.model import DistilBertForMaskedLM, DistilBertModel, PretrainedModel
+from numpy_distilbert.outputs import (
+    MultipleChoiceModelOutput,
+    QuestionAnsweringModelOutput,
+    SequenceClassifierOutput,
+    TokenClassifierOutput,
+)
 from numpy_distilbert.weights import Checkpoint, CheckpointError
-
-
-@dataclass
-class SequenceClassifierOutput:
-    logits: np.ndarray  # [B, C]
-
-
-@dataclass
-class TokenClassifierOutput:
-    logits: np.ndarray  # [B, L, C]
-
-
-@dataclass
-class QuestionAnsweringOutput:
-    start_logits: np.ndarray  # [B, L]
-    end_logits: np.ndarray  # [B, L]
-
-
-@dataclass
-class MultipleChoiceOutput:
-    logits: np.ndarray  # [B, K]
 
 
 def _labelled_config(config: DistilBertConfig, checkpoint: Checkpoint) -> DistilBertConfig:
@@ -91,9 +80,9 @@ def _pool_and_classify(
 class DistilBertForSequenceClassification(PretrainedModel):
     """One label distribution per sequence, read from the [CLS] position."""
 
-    head_prefixes = ("pre_classifier.", "classifier.")
+    head_prefixes: ClassVar[tuple[str, ...]] = ("pre_classifier.", "classifier.")
 
-    def __init__(self, config: DistilBertConfig, checkpoint: Checkpoint, dtype: Any = np.float32):
+    def __init__(self, config: DistilBertConfig, checkpoint: Checkpoint, dtype: DTypeLike = np.float32):
         self.config = config = _labelled_config(config, checkpoint)
         self.distilbert = DistilBertModel(config, checkpoint, dtype)
         self.dtype = dtype = self.distilbert.dtype
@@ -103,19 +92,25 @@ class DistilBertForSequenceClassification(PretrainedModel):
         self.classifier = checkpoint.take_affine("classifier", c, d, dtype, why)
 
     def __call__(
-        self, input_ids: Any, attention_mask: Any = None, token_type_ids: Any = None
+        self,
+        input_ids: ArrayLike,
+        attention_mask: ArrayLike | None = None,
+        token_type_ids: ArrayLike | None = None,
+        output_hidden_states: bool = False,
+        output_attentions: bool = False,
     ) -> SequenceClassifierOutput:
-        hidden = self.distilbert(input_ids, attention_mask).last_hidden_state  # [B, L, D]
+        encoded = self.distilbert(input_ids, attention_mask, None, output_hidden_states, output_attentions)
+        hidden = encoded.last_hidden_state  # [B, L, D]
         logits = _pool_and_classify(hidden, self.pre_classifier, self.classifier)  # [B, C]
-        return SequenceClassifierOutput(logits=logits)
+        return SequenceClassifierOutput(logits, encoded.hidden_states, encoded.attentions)
 
 
 class DistilBertForTokenClassification(PretrainedModel):
     """One label distribution per token."""
 
-    head_prefixes = ("classifier.",)
+    head_prefixes: ClassVar[tuple[str, ...]] = ("classifier.",)
 
-    def __init__(self, config: DistilBertConfig, checkpoint: Checkpoint, dtype: Any = np.float32):
+    def __init__(self, config: DistilBertConfig, checkpoint: Checkpoint, dtype: DTypeLike = np.float32):
         self.config = config = _labelled_config(config, checkpoint)
         self.distilbert = DistilBertModel(config, checkpoint, dtype)
         self.dtype = dtype = self.distilbert.dtype
@@ -124,18 +119,25 @@ class DistilBertForTokenClassification(PretrainedModel):
         self.classifier = checkpoint.take_affine("classifier", c, d, dtype, why)
 
     def __call__(
-        self, input_ids: Any, attention_mask: Any = None, token_type_ids: Any = None
+        self,
+        input_ids: ArrayLike,
+        attention_mask: ArrayLike | None = None,
+        token_type_ids: ArrayLike | None = None,
+        output_hidden_states: bool = False,
+        output_attentions: bool = False,
     ) -> TokenClassifierOutput:
-        hidden = self.distilbert(input_ids, attention_mask).last_hidden_state  # [B, L, D]
-        return TokenClassifierOutput(logits=linear(hidden, *self.classifier))  # [B, L, C]
+        encoded = self.distilbert(input_ids, attention_mask, None, output_hidden_states, output_attentions)
+        hidden = encoded.last_hidden_state  # [B, L, D]
+        logits = linear(hidden, *self.classifier)  # [B, L, C]
+        return TokenClassifierOutput(logits, encoded.hidden_states, encoded.attentions)
 
 
 class DistilBertForQuestionAnswering(PretrainedModel):
     """Extractive QA: a start and an end score for every token."""
 
-    head_prefixes = ("qa_outputs.",)
+    head_prefixes: ClassVar[tuple[str, ...]] = ("qa_outputs.",)
 
-    def __init__(self, config: DistilBertConfig, checkpoint: Checkpoint, dtype: Any = np.float32):
+    def __init__(self, config: DistilBertConfig, checkpoint: Checkpoint, dtype: DTypeLike = np.float32):
         self.config = config
         self.distilbert = DistilBertModel(config, checkpoint, dtype)
         self.dtype = dtype = self.distilbert.dtype
@@ -143,19 +145,27 @@ class DistilBertForQuestionAnswering(PretrainedModel):
         self.qa_outputs = checkpoint.take_affine("qa_outputs", 2, config.dim, dtype, why)
 
     def __call__(
-        self, input_ids: Any, attention_mask: Any = None, token_type_ids: Any = None
-    ) -> QuestionAnsweringOutput:
-        hidden = self.distilbert(input_ids, attention_mask).last_hidden_state  # [B, L, D]
+        self,
+        input_ids: ArrayLike,
+        attention_mask: ArrayLike | None = None,
+        token_type_ids: ArrayLike | None = None,
+        output_hidden_states: bool = False,
+        output_attentions: bool = False,
+    ) -> QuestionAnsweringModelOutput:
+        encoded = self.distilbert(input_ids, attention_mask, None, output_hidden_states, output_attentions)
+        hidden = encoded.last_hidden_state  # [B, L, D]
         logits = linear(hidden, *self.qa_outputs)  # [B, L, 2]
-        return QuestionAnsweringOutput(start_logits=logits[..., 0], end_logits=logits[..., 1])
+        return QuestionAnsweringModelOutput(
+            logits[..., 0], logits[..., 1], encoded.hidden_states, encoded.attentions
+        )
 
 
 class DistilBertForMultipleChoice(PretrainedModel):
     """K candidate sequences per example, one score each: input_ids [B, K, L] -> logits [B, K]."""
 
-    head_prefixes = ("pre_classifier.", "classifier.")
+    head_prefixes: ClassVar[tuple[str, ...]] = ("pre_classifier.", "classifier.")
 
-    def __init__(self, config: DistilBertConfig, checkpoint: Checkpoint, dtype: Any = np.float32):
+    def __init__(self, config: DistilBertConfig, checkpoint: Checkpoint, dtype: DTypeLike = np.float32):
         self.config = config
         self.distilbert = DistilBertModel(config, checkpoint, dtype)
         self.dtype = dtype = self.distilbert.dtype
@@ -165,8 +175,15 @@ class DistilBertForMultipleChoice(PretrainedModel):
         self.classifier = checkpoint.take_affine("classifier", 1, d, dtype, why)
 
     def __call__(
-        self, input_ids: Any, attention_mask: Any = None, token_type_ids: Any = None
-    ) -> MultipleChoiceOutput:
+        self,
+        input_ids: ArrayLike,
+        attention_mask: ArrayLike | None = None,
+        token_type_ids: ArrayLike | None = None,
+        output_hidden_states: bool = False,
+        output_attentions: bool = False,
+    ) -> MultipleChoiceModelOutput:
+        """ids [B, K, L] -> logits [B, K]; hidden_states and attentions are those of the B·K
+        flattened sequences, as transformers returns them."""
         ids = np.asarray(input_ids)
         if ids.ndim != 3:
             raise ValueError(f"input_ids must have shape [batch, num_choices, length], got shape {ids.shape}")
@@ -177,12 +194,18 @@ class DistilBertForMultipleChoice(PretrainedModel):
             if mask.shape != ids.shape:
                 raise ValueError(f"attention_mask has shape {mask.shape}, input_ids {ids.shape}")
             mask = mask.reshape(batch * choices, length)
-        hidden = self.distilbert(ids.reshape(batch * choices, length), mask).last_hidden_state
+        encoded = self.distilbert(
+            ids.reshape(batch * choices, length), mask, None, output_hidden_states, output_attentions
+        )
+        hidden = encoded.last_hidden_state  # [B·K, L, D]
         logits = _pool_and_classify(hidden, self.pre_classifier, self.classifier)  # [B·K, 1]
-        return MultipleChoiceOutput(logits=logits.reshape(batch, choices))
+        return MultipleChoiceModelOutput(
+            logits.reshape(batch, choices), encoded.hidden_states, encoded.attentions
+        )
 
 
-# ------------------------------------------------------------------ AutoModel
+# ------------------------------------------------------------ by class name
+# Every DistilBERT class, by the name config.json's `architectures` gives it.
 MODEL_CLASSES: dict[str, type[PretrainedModel]] = {
     cls.__name__: cls
     for cls in (
@@ -209,39 +232,11 @@ def model_class_for(config: DistilBertConfig) -> type[PretrainedModel]:
     )
 
 
-def load_model(path: str | Path, dtype: Any = np.float32, mmap: bool = True) -> PretrainedModel:
-    """Load whichever DistilBERT class `path/config.json`'s `architectures` names.
-
-    dtype and mmap as in `PretrainedModel.from_pretrained`: with mmap=True (the default)
-    the weight files must stay unchanged while the model is in use; mmap=False copies them
-    into memory.
-    """
-    cls = model_class_for(DistilBertConfig.from_pretrained(path))
-    return cls.from_pretrained(path, dtype=dtype, mmap=mmap)
-
-
-class AutoModel:
-    """`AutoModel.from_pretrained(path)`: the class is chosen by config.json's `architectures`."""
-
-    def __init__(self) -> None:
-        raise TypeError("AutoModel is not instantiated; use AutoModel.from_pretrained(path)")
-
-    @staticmethod
-    def from_pretrained(path: str | Path, dtype: Any = np.float32, mmap: bool = True) -> PretrainedModel:
-        """See `load_model`."""
-        return load_model(path, dtype=dtype, mmap=mmap)
-
-
 __all__ = [
-    "AutoModel",
+    "MODEL_CLASSES",
     "DistilBertForMultipleChoice",
     "DistilBertForQuestionAnswering",
     "DistilBertForSequenceClassification",
     "DistilBertForTokenClassification",
-    "MultipleChoiceOutput",
-    "QuestionAnsweringOutput",
-    "SequenceClassifierOutput",
-    "TokenClassifierOutput",
-    "load_model",
     "model_class_for",
 ]

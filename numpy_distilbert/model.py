@@ -4,7 +4,9 @@
     transformer_block:  x = LN(x + MHA(x));  x = LN(x + FFN(x))        (post-LayerNorm)
     MLM head:           logits = LN(gelu(hidden @ Wt.T + bt)) @ E.T + b  (E: word embeddings)
 
-Every class loads with `.from_pretrained(directory, dtype=np.float32, mmap=True)`. With
+Every class loads with `.from_pretrained(directory_or_model_id, dtype=np.float32, mmap=True,
+revision=None)` (a model id is found as `pipeline()` finds it: `hub.resolve_model`) and returns
+the dataclasses of `outputs.py`, with transformers' field names. With
 `dtype=np.float64` all arithmetic runs in float64: the oracle mode that measures
 everyone else's float32 error. With the default `mmap=True` most weights are views of
 the memory-mapped checkpoint: do not rewrite or truncate its files while the model is in
@@ -16,13 +18,16 @@ A model is read-only after loading, so one instance may serve many threads at on
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import ClassVar, TypeVar
 
 import numpy as np
+from numpy.typing import ArrayLike, DTypeLike, NDArray
 
 from numpy_distilbert.config import DistilBertConfig
+from numpy_distilbert.hub import resolve_model
 from numpy_distilbert.layers import (
     ACTIVATIONS,
     attention_bias,
@@ -33,6 +38,7 @@ from numpy_distilbert.layers import (
     multi_head_attention,
     sinusoidal_positions,
 )
+from numpy_distilbert.outputs import BaseModelOutput, MaskedLMOutput
 from numpy_distilbert.weights import Checkpoint, CheckpointError, load_checkpoint
 
 # Tensors a DistilBERT checkpoint may carry besides the encoder's: the task heads', and
@@ -52,12 +58,18 @@ ARCHITECTURE_NAMES = (
 MAX_COMPUTED_POSITION_ELEMENTS = 2**23
 
 
-def as_float_dtype(dtype: Any) -> np.dtype:
+def as_float_dtype(dtype: DTypeLike) -> np.dtype:
     """float32 (the default) or float64 (the oracle mode); anything else is refused."""
     resolved = np.dtype(dtype)
     if resolved not in (np.dtype(np.float32), np.dtype(np.float64)):
         raise ValueError(f"dtype must be float32 or float64, got {resolved}")
     return resolved
+
+
+_Model = TypeVar("_Model", bound="PretrainedModel")
+# Which rows the MLM head projects: (batch indices, sequence indices), as np.nonzero gives
+# them, or a bool [B, L] mask.
+Positions = Sequence[ArrayLike] | NDArray[np.bool_]
 
 
 # ----------------------------------------------------------------------- weights
@@ -104,7 +116,11 @@ def _take_block(ckpt: Checkpoint, config: DistilBertConfig, i: int, dtype: np.dt
 
 
 def transformer_block(
-    x: np.ndarray, p: BlockWeights, n_heads: int, bias: np.ndarray | None, activation
+    x: np.ndarray,
+    p: BlockWeights,
+    n_heads: int,
+    bias: np.ndarray | None,
+    activation: Callable[[np.ndarray], np.ndarray],
 ) -> tuple[np.ndarray, np.ndarray]:
     """x: [B, L, D] -> ([B, L, D], attention weights [B, H, L, L]).
 
@@ -120,8 +136,8 @@ def transformer_block(
 
 # ------------------------------------------------------------------------ inputs
 def prepare_inputs(
-    input_ids: Any, attention_mask: Any, config: DistilBertConfig
-) -> tuple[np.ndarray, np.ndarray | None]:
+    input_ids: ArrayLike, attention_mask: ArrayLike | None, config: DistilBertConfig
+) -> tuple[NDArray[np.int64], NDArray[np.bool_] | None]:
     """Validate and convert inputs. A 1-D sequence counts as a batch of one.
 
     Returns (ids [B, L] int64, mask [B, L] bool or None).
@@ -207,23 +223,35 @@ class PretrainedModel:
 
     config: DistilBertConfig
     dtype: np.dtype
-    head_prefixes: tuple[str, ...] = ()
+    head_prefixes: ClassVar[tuple[str, ...]] = ()
 
-    def __init__(self, config: DistilBertConfig, checkpoint: Checkpoint, dtype: Any = np.float32):
+    def __init__(self, config: DistilBertConfig, checkpoint: Checkpoint, dtype: DTypeLike = np.float32):
         raise NotImplementedError
 
     @classmethod
-    def from_pretrained(cls, path: str | Path, dtype: Any = np.float32, mmap: bool = True):
-        """Load from a directory holding config.json and model.safetensors (or shards).
+    def from_pretrained(
+        cls: type[_Model],
+        path_or_id: str | Path,
+        dtype: DTypeLike = np.float32,
+        mmap: bool = True,
+        *,
+        revision: str | None = None,
+    ) -> _Model:
+        """Load from a directory holding config.json and model.safetensors (or shards), or a model id.
 
+        path_or_id: a directory, or a Hugging Face model id ("org/name"), found as `pipeline()`
+            finds it (`hub.resolve_model`: the local directory, the HF cache, a download with
+            the `hub` extra); `revision`: a branch, tag or commit hash, for model ids.
         dtype: np.float32 (default) or np.float64 for the oracle mode.
         mmap: True (default) maps the weight files: quick, no copy, but the files must stay
             unchanged while the model is in use (rewriting them changes results silently,
             truncating them kills the process with SIGBUS). False reads the weights into
             memory at load, after which the files may change or go away.
         Raises ConfigError / CheckpointError naming the file and field on a bad checkpoint,
-        including one made for another head than `cls`.
+        including one made for another head than `cls`, and hub.ModelNotFoundError when
+        there is nothing to load.
         """
+        path = resolve_model(path_or_id, revision=revision)
         config = DistilBertConfig.from_pretrained(path)
         checkpoint = load_checkpoint(path, mmap=mmap)
         cls._check_declared_head(path, config, checkpoint)
@@ -279,17 +307,10 @@ class PretrainedModel:
             raise CheckpointError(f"{path}: unexpected tensors for DistilBERT: {_list_names(unexpected)}")
 
 
-@dataclass
-class DistilBertOutput:
-    last_hidden_state: np.ndarray  # [B, L, D]
-    hidden_states: tuple[np.ndarray, ...] | None = None  # n_layers + 1 of [B, L, D]: embeddings first
-    attentions: tuple[np.ndarray, ...] | None = None  # n_layers of [B, H, L, L]
-
-
 class DistilBertModel(PretrainedModel):
     """The bare encoder: token ids -> contextual vectors."""
 
-    def __init__(self, config: DistilBertConfig, checkpoint: Checkpoint, dtype: Any = np.float32):
+    def __init__(self, config: DistilBertConfig, checkpoint: Checkpoint, dtype: DTypeLike = np.float32):
         self.config = config
         self.dtype = dtype = as_float_dtype(dtype)
         d = config.dim
@@ -312,33 +333,38 @@ class DistilBertModel(PretrainedModel):
 
     def __call__(
         self,
-        input_ids: Any,
-        attention_mask: Any = None,
-        token_type_ids: Any = None,  # accepted and ignored: DistilBERT has no segment embeddings
+        input_ids: ArrayLike,
+        attention_mask: ArrayLike | None = None,
+        token_type_ids: ArrayLike | None = None,
         output_hidden_states: bool = False,
         output_attentions: bool = False,
-    ) -> DistilBertOutput:
+    ) -> BaseModelOutput:
+        """ids [B, L] (or [L]) -> BaseModelOutput(last_hidden_state [B, L, D], ...).
+
+        `token_type_ids` is accepted and ignored, so that `model(**tokenizer(texts))` works:
+        DistilBERT has no segment embeddings, and transformers' DistilBertModel ignores it too.
+        """
         ids, mask = prepare_inputs(input_ids, attention_mask, self.config)
         x = embed(ids, self.word_embeddings, self.position_embeddings, *self.embedding_norm)
         bias = None if mask is None or mask.all() else attention_bias(mask, self.dtype)
         # Intermediates are kept only when asked for: at 32×128 the attention weights alone
         # are 25 MB a layer.
         hidden_states = [x] if output_hidden_states else None
-        attentions = [] if output_attentions else None
+        attentions: list[np.ndarray] | None = [] if output_attentions else None
         for block in self.blocks:
             x, weights = transformer_block(x, block, self.config.n_heads, bias, self.activation)
             if hidden_states is not None:
                 hidden_states.append(x)
             if attentions is not None:
                 attentions.append(weights)
-        return DistilBertOutput(
+        return BaseModelOutput(
             last_hidden_state=x,
             hidden_states=None if hidden_states is None else tuple(hidden_states),
             attentions=None if attentions is None else tuple(attentions),
         )
 
 
-def _select_positions(hidden: np.ndarray, positions: Any) -> np.ndarray:
+def _select_positions(hidden: np.ndarray, positions: Positions) -> np.ndarray:
     """hidden [B, L, D] -> [N, D] at `positions`: a (batch_idx, seq_idx) pair or a bool [B, L] mask."""
     batch, seq_len, _ = hidden.shape
     if isinstance(positions, np.ndarray) and positions.dtype == bool:
@@ -363,7 +389,7 @@ class DistilBertForMaskedLM(PretrainedModel):
 
     head_prefixes = MLM_HEAD_PREFIXES
 
-    def __init__(self, config: DistilBertConfig, checkpoint: Checkpoint, dtype: Any = np.float32):
+    def __init__(self, config: DistilBertConfig, checkpoint: Checkpoint, dtype: DTypeLike = np.float32):
         self.config = config
         self.distilbert = DistilBertModel(config, checkpoint, dtype)
         self.dtype = dtype = self.distilbert.dtype
@@ -387,18 +413,27 @@ class DistilBertForMaskedLM(PretrainedModel):
 
     def __call__(
         self,
-        input_ids: Any,
-        attention_mask: Any = None,
-        token_type_ids: Any = None,
-        positions: Any = None,
-    ) -> np.ndarray:
-        """Logits [B, L, V]; with `positions`, only those rows: [N, V].
+        input_ids: ArrayLike,
+        attention_mask: ArrayLike | None = None,
+        token_type_ids: ArrayLike | None = None,
+        positions: Positions | None = None,
+        output_hidden_states: bool = False,
+        output_attentions: bool = False,
+    ) -> MaskedLMOutput:
+        """MaskedLMOutput(logits [B, L, V]); with `positions`, only those rows: logits [N, V].
 
         The vocabulary projection (D x 119,547) costs more than the whole encoder, so
         fill-mask asks for the mask positions only, e.g.
-        `positions=np.nonzero(ids == mask_token_id)`.
+        `positions=np.nonzero(ids == mask_token_id)` (or a bool [B, L] mask). `positions` is
+        this package's own; transformers always projects every position.
         """
-        hidden = self.distilbert(input_ids, attention_mask).last_hidden_state  # [B, L, D]
+        encoded = self.distilbert(
+            input_ids, attention_mask,
+            output_hidden_states=output_hidden_states, output_attentions=output_attentions,
+        )  # fmt: skip
+        hidden = encoded.last_hidden_state  # [B, L, D]
         if positions is not None:
             hidden = _select_positions(hidden, positions)  # [N, D]
-        return self.mlm_logits(hidden)
+        return MaskedLMOutput(
+            logits=self.mlm_logits(hidden), hidden_states=encoded.hidden_states, attentions=encoded.attentions
+        )

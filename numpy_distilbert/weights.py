@@ -49,7 +49,7 @@ MAX_TENSOR_BYTES = 2**48
 
 # safetensors dtype name -> how the bytes are stored. BF16 has no NumPy dtype: it is
 # stored as uint16 and widened to float32 by `_bf16_to_float32`.
-_DTYPES = {
+_DTYPES: dict[str, np.dtype] = {
     "F64": np.dtype("<f8"),
     "F32": np.dtype("<f4"),
     "F16": np.dtype("<f2"),
@@ -178,7 +178,7 @@ def _read_data(path: Path, data_start: int, data_size: int, mmap: bool) -> np.nd
     data = np.empty(data_size, dtype=np.uint8)
     with path.open("rb") as f:
         f.seek(data_start)
-        n_read = f.readinto(memoryview(data))
+        n_read = f.readinto(data.data)  # the array's own buffer: no copy
     if n_read != data_size:  # the file shrank between the size check and the read
         raise CheckpointError(f"{path}: read {n_read} of {data_size} data bytes (file changed while loading)")
     data.flags.writeable = False
