@@ -104,7 +104,7 @@ class FillMaskPipeline(Pipeline):
 
         def forward(ids: np.ndarray, mask: np.ndarray) -> list[np.ndarray]:
             rows, cols = np.nonzero(ids == mask_id)
-            logits = self.model(ids, mask, positions=(rows, cols))  # [N, V], N = masks in batch
+            logits = self.model(ids, mask, positions=(rows, cols)).logits  # [N, V], N = masks in batch
             return [logits[rows == r] for r in range(len(ids))]  # per row: [masks, V]
 
         logits = run_batched(encoded, batch_size, tok.pad_token_id, forward)
