@@ -117,7 +117,10 @@ def report(message: str, kind: str = "error") -> None:
     _to_stderr(f"{PROG}: {kind}: {_one_line(message)}\n")
 
 
-def _show_warning(message, category, filename, lineno, file=None, line=None) -> None:
+def _show_warning(
+    message: Warning | str, category: type[Warning], filename: str, lineno: int,
+    file: Any = None, line: str | None = None,
+) -> None:
     report(str(message), kind="warning")
 
 
@@ -230,14 +233,14 @@ def _add_pipeline_option(
 ) -> None:
     """An option left out (None) is not passed to the pipeline, whose default then applies."""
     action = parser.add_argument(*flags, default=None, **kwargs)
-    action.pipeline_default = default_text  # read by _HelpFormatter
+    setattr(action, "pipeline_default", default_text)  # noqa: B010  (read by _HelpFormatter)
 
 
 def _option_default(task: str, option: str) -> Callable[[], str]:
     return lambda: str(_pipeline_option_default(task, option))
 
 
-def _traceback_option(main: bool) -> argparse.ArgumentParser:
+def _traceback_option(main: bool) -> _Parser:
     """--traceback, accepted before or after the command name."""
     parent = _Parser(add_help=False)
     parent.add_argument("--traceback", action="store_true", default=False if main else argparse.SUPPRESS,
@@ -245,7 +248,7 @@ def _traceback_option(main: bool) -> argparse.ArgumentParser:
     return parent
 
 
-def _model_options(dtype: bool = True, needs: str | None = None) -> argparse.ArgumentParser:
+def _model_options(dtype: bool = True, needs: str | None = None) -> _Parser:
     parent = _Parser(add_help=False)
     group = parent.add_argument_group("model")
     default = f"required: {needs}" if needs else "default: distilbert-base-multilingual-cased"
@@ -447,7 +450,7 @@ COMMANDS = [
 COMMANDS_BY_NAME = {c.name: c for c in COMMANDS}
 
 
-def _io_options(command: Command) -> argparse.ArgumentParser:
+def _io_options(command: Command) -> _Parser:
     parent = _Parser(add_help=False)
     if command.positional_texts:
         parent.add_argument("texts", nargs="*", metavar="TEXT", help="input texts (else -i FILE or stdin)")
@@ -631,7 +634,7 @@ def _items(args: argparse.Namespace, command: Command) -> tuple[Iterable[Item], 
         try:
             for number, text, problem in _lines(stream, name):
                 value = None
-                if problem is None:
+                if problem is None and text is not None:
                     value, problem = parse(text)
                 yield Item(f"{where} {number}", number, value, problem)
         finally:
@@ -698,7 +701,7 @@ def _load_pipeline(command: Command, args: argparse.Namespace) -> Any:
 
     batch_size = {} if args.batch_size is None else {"batch_size": args.batch_size}
     try:
-        return pipeline(command.task, model=args.model, dtype=args.dtype, revision=args.revision,
+        return pipeline(str(command.task), model=args.model, dtype=args.dtype, revision=args.revision,
                         **batch_size)
     except ModelNotFoundError as exc:
         raise UsageError(exc) from None

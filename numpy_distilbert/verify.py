@@ -51,6 +51,7 @@ def _trace_ours(model: Any, ids: list[int]) -> list[tuple[str, np.ndarray]]:
     batch = np.asarray([ids], dtype=np.int64)  # [1, L]
     encoder = model if isinstance(model, DistilBertModel) else model.distilbert
     hidden = encoder(batch, output_hidden_states=True).hidden_states
+    assert hidden is not None  # asked for: output_hidden_states=True
     rows = [("embeddings", hidden[0][0])] + [(f"block {i}", h[0]) for i, h in enumerate(hidden[1:], 1)]
     if isinstance(model, DistilBertModel):
         return rows
@@ -114,7 +115,9 @@ class _Max:
         return {"layer": layer, "max_abs": self.abs, "max_rel": self.abs / self.scale if self.scale else 0.0}
 
 
-def _comparison(name: str, layers: list[str], maxima: list[_Max], tolerance: dict[str, float] | None):
+def _comparison(
+    name: str, layers: list[str], maxima: list[_Max], tolerance: dict[str, float] | None
+) -> dict[str, Any]:
     rows = [m.row(layer) for layer, m in zip(layers, maxima, strict=True)]
     passed = None
     if tolerance is not None:
@@ -156,7 +159,8 @@ def run_verification(path: str | Path, texts: list[str], with_transformers: bool
     tok = wordpiece_tokenizer_class().from_pretrained(path)
     encoded = [tok.encode(t, truncation=True, max_length=config.max_position_embeddings) for t in texts]
 
-    torch = transformers = None
+    torch: Any = None
+    transformers: Any = None
     skipped: str | None = "not requested: --no-transformers"
     if with_transformers:
         torch, transformers, skipped = _load_transformers()

@@ -32,7 +32,7 @@ TASK_ALIASES: dict[str, str] = {
 SUPPORTED_TASKS.update({alias: SUPPORTED_TASKS[task] for alias, task in TASK_ALIASES.items()})
 
 
-def pipeline_class(task: str) -> type:
+def pipeline_class(task: str) -> type[Any]:
     """The pipeline class for `task` (or an alias), imported on demand."""
     if task not in SUPPORTED_TASKS:
         raise KeyError(
@@ -50,7 +50,7 @@ def pipeline(
     revision: str | None = None,
     mmap: bool = True,
     **options: Any,
-):
+) -> Any:
     """Build the pipeline for `task` on `model`: a local directory, or a model id found in the
     Hugging Face cache (downloaded when `huggingface_hub` is installed); None means
     `hub.DEFAULT_MODEL_ID`. `tokenizer` is a loaded tokenizer or a directory (default: the

@@ -41,7 +41,7 @@ class NonFiniteOutputError(ValueError):
 class Pipeline:
     """Base class: `model_class.from_pretrained` + `WordPieceTokenizer.from_pretrained` + options."""
 
-    model_class: ClassVar[type] = DistilBertModel
+    model_class: ClassVar[type[Any]] = DistilBertModel
     task: ClassVar[str] = ""
     # Every option a subclass accepts (at construction or per call), with its default.
     default_options: ClassVar[dict[str, Any]] = {}
@@ -119,7 +119,9 @@ class Pipeline:
         limit = {"truncation": True, "max_length": self.max_length} if truncation else {}
         return self.tokenizer.encode(text, text_pair=text_pair, **limit)
 
-    def _run(self, items: list[Any], batch_size: int, **options: Any) -> list[Any]:
+    def _run(self, *args: Any, **options: Any) -> list[Any]:
+        """`_run(items, batch_size=..., **options)`: one result per item. Each subclass names the
+        options it takes (its `default_options`), so the base signature is left open."""
         raise NotImplementedError
 
     def _merge_options(self, base: dict[str, Any], overrides: dict[str, Any]) -> dict[str, Any]:

@@ -105,7 +105,7 @@ class QuestionAnsweringPipeline(Pipeline):
     context, ``answer == context[start:end]``.
     """
 
-    model_class: ClassVar[type] = DistilBertForQuestionAnswering
+    model_class: ClassVar[type[Any]] = DistilBertForQuestionAnswering
     task: ClassVar[str] = "question-answering"
     default_options: ClassVar[dict[str, Any]] = {
         "top_k": 1,
@@ -272,6 +272,8 @@ class QuestionAnsweringPipeline(Pipeline):
         answers: list[dict[str, Any]] = []
         null_score = math.inf
         for window in windows:
+            if window.start_logits is None or window.end_logits is None:
+                raise RuntimeError("_score_windows must run before _answers")  # a bug, not an input error
             spans, null = best_spans(
                 window.start_logits,
                 window.end_logits,

@@ -110,7 +110,7 @@ class TextClassificationPipeline(Pipeline):
         logits = run_batched(
             encoded, batch_size, self.tokenizer.pad_token_id, lambda ids, mask: self.model(ids, mask).logits
         )
-        results = []
+        results: list[Any] = []
         for i, row in enumerate(logits):
             scores = apply_function(check_finite(row, "logits", nth_input(i, len(logits))), function)
             if top_k is _LEGACY:

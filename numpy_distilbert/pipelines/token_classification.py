@@ -111,17 +111,18 @@ class TokenClassificationPipeline(Pipeline):
                 )
         if not isinstance(is_split_into_words, bool):
             raise TypeError(f"is_split_into_words must be True or False, got {is_split_into_words!r}")
+        words: list[_WordOffsets | None]
         if is_split_into_words:
-            texts, shifts = _joined_words(items, " " if delimiter is None else delimiter)
+            texts, words = _joined_words(items, " " if delimiter is None else delimiter)
         else:
             if delimiter is not None:
                 raise ValueError("delimiter joins pre-split words; pass it with is_split_into_words=True")
-            texts, shifts = _checked_texts(items), [None] * len(items)
+            texts, words = _checked_texts(items), [None] * len(items)
         chunks, owners = [], []  # every window of every text, and which text it belongs to
-        for i, text in enumerate(texts):
-            for chunk in self._encode(text if shifts[i] is None else shifts[i].spaced, stride):
-                if shifts[i] is not None:
-                    chunk["offset_mapping"] = [shifts[i].to_joined(o) for o in chunk["offset_mapping"]]
+        for i, (text, split) in enumerate(zip(texts, words, strict=True)):
+            for chunk in self._encode(text if split is None else split.spaced, stride):
+                if split is not None:
+                    chunk["offset_mapping"] = [split.to_joined(o) for o in chunk["offset_mapping"]]
                 chunks.append(chunk)
                 owners.append(i)
 
@@ -272,7 +273,8 @@ class _WordOffsets:
 
     def __init__(self, words: list[str], delimiter: str) -> None:
         self.spaced, self.joined = " ".join(words), delimiter.join(words)
-        self.spaced_starts, self.joined_starts = [], []  # [W] each: where word w starts
+        self.spaced_starts: list[int] = []  # [W]: where word w starts in `spaced`
+        self.joined_starts: list[int] = []  # [W]: where it starts in `joined`
         spaced_at = joined_at = 0
         for word in words:
             self.spaced_starts.append(spaced_at)
@@ -290,18 +292,21 @@ class _WordOffsets:
         return start + shift, end + shift
 
 
-def _joined_words(items: list[Any], delimiter: Any) -> tuple[list[str], list[_WordOffsets]]:
+def _joined_words(items: list[Any], delimiter: Any) -> tuple[list[str], list[_WordOffsets | None]]:
     if not isinstance(delimiter, str):
         raise TypeError(f"delimiter must be a string, got {type(delimiter).__name__}")
-    offsets = []
+    offsets: list[_WordOffsets | None] = []
+    joined: list[str] = []
     for i, words in enumerate(items):
         if not isinstance(words, (list, tuple)) or not all(isinstance(w, str) for w in words):
             raise TypeError(
                 f"with is_split_into_words=True, input {i} must be a list of word strings, "
                 f"got {words!r:.80}"
             )
-        offsets.append(_WordOffsets(list(words), delimiter))
-    return [o.joined for o in offsets], offsets
+        split = _WordOffsets(list(words), delimiter)
+        offsets.append(split)
+        joined.append(split.joined)
+    return joined, offsets
 
 
 def _checked_texts(items: list[Any]) -> list[str]:

@@ -102,10 +102,10 @@ class ZeroShotClassificationPipeline(Pipeline):
         entailment, contradiction = self._label_ids()
         hypotheses = [hypothesis_template.format(label) for label in labels]
         pairs = [self._encode(text, hypothesis) for text in texts for hypothesis in hypotheses]
-        logits = run_batched(
+        rows = run_batched(
             pairs, batch_size, self.tokenizer.pad_token_id, lambda ids, mask: self.model(ids, mask).logits
         )
-        logits = np.asarray(logits, dtype=np.float64).reshape(len(texts), len(labels), -1)  # [S, N, C]
+        logits = np.asarray(rows, dtype=np.float64).reshape(len(texts), len(labels), -1)  # [S, N, C]
         for i, per_label in enumerate(logits):
             check_finite(per_label, "logits", nth_input(i, len(texts)))  # [N labels, C classes]
         if multi_label or len(labels) == 1:
