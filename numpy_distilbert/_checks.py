@@ -26,7 +26,7 @@ def as_int(value: Any, name: str, minimum: int | None = None, error: type[Except
     strings. With `minimum`, smaller values are refused too.
     """
     wanted = _integer_wanted(minimum)
-    if isinstance(value, bool):
+    if isinstance(value, bool) or _is_numpy_bool(value):
         raise error(f"{name} must be {wanted}, got {value!r}")
     try:
         number = operator.index(value)
@@ -35,6 +35,12 @@ def as_int(value: Any, name: str, minimum: int | None = None, error: type[Except
     if minimum is not None and number < minimum:
         raise error(f"{name} must be {wanted}, got {number}")
     return number
+
+
+def _is_numpy_bool(value: Any) -> bool:
+    """numpy.bool_ (numpy 1.x still lets operator.index turn it into 0 or 1), without importing numpy."""
+    kind = type(value)
+    return kind.__module__ == "numpy" and kind.__name__ in ("bool_", "bool")
 
 
 def comma_list(text: str) -> list[str]:
