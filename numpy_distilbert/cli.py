@@ -632,9 +632,14 @@ def _items(args: argparse.Namespace, command: Command) -> tuple[Iterable[Item], 
 
     def generate() -> Iterator[Item]:
         try:
+            warned = False
             for number, text, problem in _lines(stream, name):
                 value = None
                 if problem is None and text is not None:
+                    if field is None and not warned and _is_json_object(text):
+                        warned = True  # once: read as text, as asked, but say what --field is for
+                        report(f"{where} {number} is a JSON object, read as plain text; pass --field NAME "
+                               f"to take the input from its NAME field", kind="warning")
                     value, problem = parse(text)
                 yield Item(f"{where} {number}", number, value, problem)
         finally:
@@ -642,6 +647,16 @@ def _items(args: argparse.Namespace, command: Command) -> tuple[Iterable[Item], 
                 stream.close()
 
     return generate(), total, False
+
+
+def _is_json_object(text: str) -> bool:
+    stripped = text.strip()
+    if not (stripped.startswith("{") and stripped.endswith("}")):
+        return False
+    try:
+        return isinstance(json.loads(stripped), dict)
+    except (ValueError, RecursionError):
+        return False
 
 
 def _json_fields(args: argparse.Namespace, command: Command) -> tuple[str | None, str | None]:

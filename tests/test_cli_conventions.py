@@ -199,3 +199,14 @@ def test_main_restores_the_warning_handler(models, capsys):
             assert warnings.showwarning is original
             err = capsys.readouterr().err
             assert err.startswith("numpy-distilbert: warning: target 'Zzzqqx'"), err
+
+
+def test_json_lines_without_field_are_text_but_a_warning_says_so(models):
+    lines = records({"text": "Hello [MASK]."}, {"text": "Bye [MASK]."})
+    proc = cli("fill-mask", "-m", models["mlm"], "--top-k", "1", stdin=lines)
+    assert proc.returncode == 0
+    (warning,) = proc.stderr.splitlines()  # once, not per line
+    assert warning.startswith("numpy-distilbert: warning: stdin line 1 is a JSON object")
+    assert "--field" in warning
+    unmasker = pipeline("fill-mask", model=models["mlm"])
+    assert_close(jsonl(proc.stdout), [unmasker(line, top_k=1) for line in lines.splitlines()])
