@@ -6,10 +6,12 @@ A pipeline is a model head, a tokenizer and a set of default options:
     pipe(inputs, **call_options)      # call options override the defaults, for this call only
 
 Subclasses set `model_class` (the head to load) and `default_options` (every option the
-pipeline accepts, with its default), and implement `_run(items, **options)`, which maps a
-list of inputs to a list of results. `__call__` handles the single-input case: a single
-input (a string, or whatever `_is_single` accepts) gives a single result, a list gives
-a list, as in transformers.
+pipeline accepts, with its default), and implement `_run(items, batch_size=..., **options)`,
+which maps a list of inputs to a list of results. `__call__` handles the single-input case: a
+single input (a string, or whatever `_is_single` accepts) gives a single result, a list gives
+a list, as in transformers. A pipeline whose inputs are not one positional argument
+(question-answering's question=/context=) overrides `_collect_inputs` instead of `__call__`,
+so batch_size and option checks stay here.
 
 Outputs hold plain Python `float`/`int`/`str`, never NumPy scalars, so that they print,
 compare and serialise (json.dumps) exactly like transformers' pipeline outputs.
