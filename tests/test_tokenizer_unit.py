@@ -420,16 +420,16 @@ def test_padding_makes_every_row_the_same_length(tok):
 
 def _count_windows(monkeypatch) -> list[int]:
     """Count the windows (slices of a token sequence) the tokenizer builds."""
-    from tokenizer import tokenizer as module
+    from tokenizer.encoder import TokenSeq
 
     calls = [0]
-    original = module._Seq.window
+    original = TokenSeq.window
 
     def counting(self, lo, hi):
         calls[0] += 1
         return original(self, lo, hi)
 
-    monkeypatch.setattr(module._Seq, "window", counting)
+    monkeypatch.setattr(TokenSeq, "window", counting)
     return calls
 
 

@@ -1,4 +1,4 @@
-"""A hand-written BERT WordPiece tokenizer: pure Python plus `regex`-style pattern matching.
+"""A hand-written BERT WordPiece tokenizer: pure Python and the standard library's `re`.
 
 It reproduces transformers' `BertTokenizer` token for token (ids, offsets, masks, overflow),
 or with ``unicode_normalization="NFC"`` the legacy pure-Python `BertTokenizerLegacy`.
@@ -42,11 +42,16 @@ A tokenizer may be shared by threads. Integer arguments accept Python and numpy 
 
 Modules, in reading order: `_unicode` (character rules; `_unicode_tables` holds the frozen
 data, written by ``scripts/make_unicode_tables.py``), `basic` (cleaning, splitting),
-`wordpiece` (vocabulary, greedy longest-match-first), `tokenizer` (the class). See
+`wordpiece` (vocabulary, greedy longest-match-first), `encoder` (text -> ids, the word cache),
+`postprocess` (truncation, overflow windows, special tokens, padding), `encoding` (the
+returned dict), `decoding` (ids -> text), `loading` (the files) and `checks` (argument
+rules), and `tokenizer` (the class that ties them together). See
 ``docs/tokenizer.md`` for the differences between the Rust and Python tokenizers.
 """
 
-from .tokenizer import Encoding, WordPieceTokenizer, clean_up_tokenization
+from .decoding import clean_up_tokenization
+from .encoding import Encoding
+from .tokenizer import WordPieceTokenizer
 
 # PyPI has an unrelated package with the same import name ("tokenizer"). numpy_distilbert checks
 # this marker after importing, so that an impostor installed over (or shadowing) this package

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import re
 import unicodedata
+from collections.abc import Callable
 
 from . import _unicode
 
@@ -85,9 +86,10 @@ class Segmenter:
         """Like `prepare_text`, plus for each output character the [start, end) range of the
         original characters it came from (``None, None`` when the text did not change)."""
         starts: list[int] | None = None
-        if self.removed_re is not None and self.removed_re.search(text):
+        kept_runs = self.removed_runs_re
+        if self.removed_re is not None and kept_runs is not None and self.removed_re.search(text):
             parts, starts = [], []
-            for m in self.removed_runs_re.finditer(text):
+            for m in kept_runs.finditer(text):
                 parts.append(m.group())
                 starts.extend(range(m.start(), m.end()))
             text = "".join(parts)
@@ -159,7 +161,7 @@ class Segmenter:
         return out
 
 
-def _expand(chars: list[str], origin: list[int], f) -> tuple[list[str], list[int]]:
+def _expand(chars: list[str], origin: list[int], f: Callable[[str], str]) -> tuple[list[str], list[int]]:
     """Apply a char -> str function, keeping each output character's origin."""
     out_c, out_o = [], []
     for ch, o in zip(chars, origin, strict=True):
@@ -179,7 +181,7 @@ def _nfc_with_map(
     any following starter it composes with (Hangul LV + T). Composition never crosses such
     a boundary, so the joined result equals ``unicodedata.normalize("NFC", text)``.
     """
-    if starts is None:
+    if starts is None or ends is None:
         starts = list(range(len(text)))
         ends = [s + 1 for s in starts]
     combining = unicodedata.combining

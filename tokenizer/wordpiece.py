@@ -32,23 +32,25 @@ def load_vocab_file(path: str | os.PathLike) -> dict[str, int]:
     try:
         text = raw.decode("utf-8")
     except UnicodeDecodeError as exc:
-        line = raw[: exc.start].count(b"\n") + 1
-        raise ValueError(f"{path}, line {line}: vocabulary is not valid UTF-8 ({exc.reason})") from None
+        line_number = raw[: exc.start].count(b"\n") + 1
+        raise ValueError(
+            f"{path}, line {line_number}: vocabulary is not valid UTF-8 ({exc.reason})"
+        ) from None
     lines = text.split("\n")
     if lines and lines[-1] == "":
         lines.pop()  # the final newline ends the last line; it does not start a new one
     if not lines:
         raise ValueError(f"{path}: vocabulary file is empty")
     vocab: dict[str, int] = {}
-    for i, line in enumerate(lines):
+    for number, line in enumerate(lines):
         token = line[:-1] if line.endswith("\r") else line
         if token == "":
-            raise ValueError(f"{path}, line {i + 1}: empty token in vocabulary")
+            raise ValueError(f"{path}, line {number + 1}: empty token in vocabulary")
         if token in vocab:
             raise ValueError(
-                f"{path}, line {i + 1}: token {token!r} repeats line {vocab[token] + 1}"
+                f"{path}, line {number + 1}: token {token!r} repeats line {vocab[token] + 1}"
             )
-        vocab[token] = i
+        vocab[token] = number
     return vocab
 
 
