@@ -335,6 +335,9 @@ def _ner_args(p: argparse.ArgumentParser) -> None:
                    help="comma-separated labels to drop (default: O; '' keeps every label)")
     p.add_argument("--stride", type=_positive_int, default=None,
                    help="split long inputs into windows overlapping by this many tokens (default: truncate)")
+    p.add_argument("--is-split-into-words", action="store_true",
+                   help="with --field: the field holds a list of words (e.g. CoNLL tokens), as transformers' "
+                        "is_split_into_words; start/end then index the words joined by spaces")
 
 
 def _qa_sizes() -> tuple[int, int]:
@@ -381,7 +384,9 @@ def _classify_options(a: argparse.Namespace) -> dict[str, Any]:
 
 
 def _ner_options(a: argparse.Namespace) -> dict[str, Any]:
-    return _given(aggregation_strategy=a.aggregation_strategy, stride=a.stride, ignore_labels=a.ignore_labels)
+    given = _given(aggregation_strategy=a.aggregation_strategy, stride=a.stride,
+                   ignore_labels=a.ignore_labels)
+    return {"is_split_into_words": a.is_split_into_words} | given
 
 
 def _qa_options(a: argparse.Namespace) -> dict[str, Any]:
@@ -608,6 +613,9 @@ def _items(args: argparse.Namespace, command: Command) -> tuple[Iterable[Item], 
             return [item], 1, pretty_one
     if getattr(args, "text_pair", None) is not None and pair_field is not None:
         raise UsageError("give either --text-pair or --pair-field, not both")
+    split_into_words = getattr(args, "is_split_into_words", False)
+    if split_into_words and field is None:
+        raise UsageError("--is-split-into-words reads lists of words from JSON lines: give --field NAME too")
     if texts:
         if args.input:
             raise UsageError("give either TEXT arguments or -i FILE, not both")
@@ -627,7 +635,7 @@ def _items(args: argparse.Namespace, command: Command) -> tuple[Iterable[Item], 
     def parse(text: str) -> tuple[Any, str | None]:
         if field is None:
             return command.combine(text, None), None
-        texts, problem = _json_fields_of(text, field, pair_field)
+        texts, problem = _json_fields_of(text, field, pair_field, words=split_into_words)
         return (None, problem) if texts is None else (command.combine(*texts), None)
 
     def generate() -> Iterator[Item]:
@@ -675,9 +683,12 @@ _JSON_TYPES = {dict: "an object", list: "an array", int: "a number", float: "a n
 
 
 def _json_fields_of(
-    text: str, field: str, pair_field: str | None
-) -> tuple[tuple[str, str | None] | None, str | None]:
-    """One JSON line -> (its `field` text, its `pair_field` text or None), or the reason it has none."""
+    text: str, field: str, pair_field: str | None, words: bool = False
+) -> tuple[tuple[Any, str | None] | None, str | None]:
+    """One JSON line -> (its `field` text, its `pair_field` text or None), or the reason it has none.
+
+    With `words`, `field` holds a list of strings (pre-split words) instead of a string.
+    """
     try:
         record = json.loads(text)
     except json.JSONDecodeError as exc:
@@ -693,8 +704,12 @@ def _json_fields_of(
     for name in names:
         if name not in record:
             return None, f"the JSON object has no {name!r} field"
-        if not isinstance(record[name], str):
-            return None, f"field {name!r} must be a string, got {_JSON_TYPES.get(type(record[name]), '?')}"
+        value = record[name]
+        if words and name == field:
+            if not isinstance(value, list) or not all(isinstance(word, str) for word in value):
+                return None, f"field {name!r} must be a list of strings (--is-split-into-words)"
+        elif not isinstance(value, str):
+            return None, f"field {name!r} must be a string, got {_JSON_TYPES.get(type(value), '?')}"
     return (record[field], None if pair_field is None else record[pair_field]), None
 
 

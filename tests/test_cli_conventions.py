@@ -210,3 +210,15 @@ def test_json_lines_without_field_are_text_but_a_warning_says_so(models):
     assert "--field" in warning
     unmasker = pipeline("fill-mask", model=models["mlm"])
     assert_close(jsonl(proc.stdout), [unmasker(line, top_k=1) for line in lines.splitlines()])
+
+
+def test_ner_reads_pre_split_words(models):
+    sentences = [["Angela", "Merkel", "wohnt", "in", "Berlin", "."], ["Jean-Pierre", "", "Zürich"]]
+    lines = records(*({"tokens": words} for words in sentences), {"tokens": "not a list"})
+    proc = cli("ner", "-m", models["ner"], "--field", "tokens", "--is-split-into-words",
+               "--aggregation-strategy", "first", stdin=lines)  # fmt: skip
+    assert proc.returncode == 1 and "line 3" in proc.stderr and "list of strings" in proc.stderr
+    ner = pipeline("ner", model=models["ner"])
+    expected = ner(sentences, is_split_into_words=True, aggregation_strategy="first")
+    assert_close(jsonl(proc.stdout)[:2], expected)
+    assert_one_error_line(cli("ner", "-m", models["ner"], "--is-split-into-words", "a b"), 2, "--field")
