@@ -223,6 +223,7 @@ class PretrainedModel:
 
     config: DistilBertConfig
     dtype: np.dtype
+    config_class: ClassVar[type[DistilBertConfig]] = DistilBertConfig  # reads config.json
     head_prefixes: ClassVar[tuple[str, ...]] = ()
 
     def __init__(self, config: DistilBertConfig, checkpoint: Checkpoint, dtype: DTypeLike = np.float32):
@@ -252,7 +253,7 @@ class PretrainedModel:
         there is nothing to load.
         """
         path = resolve_model(path_or_id, revision=revision)
-        config = DistilBertConfig.from_pretrained(path)
+        config = cls.config_class.from_pretrained(path)
         checkpoint = load_checkpoint(path, mmap=mmap)
         cls._check_declared_head(path, config, checkpoint)
         cls._check_foreign_head(path, config, checkpoint)

@@ -26,7 +26,7 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, NoReturn
 
 import numpy as np
 from numpy.typing import NDArray
@@ -70,6 +70,13 @@ class ModelOutput:
 
     def __len__(self) -> int:
         return len(self.keys())
+
+    def __array__(self, dtype: object = None, copy: object = None) -> NoReturn:
+        """Refused: NumPy would otherwise make an array of the *field names* (iterating keys),
+        and `out - reference` would compute garbage. Name the field: `np.asarray(out.logits)`."""
+        raise TypeError(
+            f"{type(self).__name__} is not an array; take a field: {', '.join(f'.{k}' for k in self.keys())}"
+        )
 
 
 @dataclass(eq=False)

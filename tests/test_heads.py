@@ -1,7 +1,9 @@
 """The task heads against transformers' classes, on seeded perturbed checkpoints.
 
 fp32 logits within 1e-4 of transformers fp32; float64 within 1e-10 of torch float64.
-Also: AutoModel's choice by `architectures`, label defaults, and the refusals.
+Every field transformers returns is compared (logits, or start/end logits, and the hidden
+states and attention weights of every layer when asked for). Also: `load_model`'s choice by
+`architectures`, label defaults, and the refusals (the Auto classes: test_auto.py).
 """
 
 from __future__ import annotations
@@ -12,13 +14,13 @@ import json
 import numpy as np
 import pytest
 
+from numpy_distilbert import tolerances
+from numpy_distilbert.auto import load_model
 from numpy_distilbert.heads import (
-    AutoModel,
     DistilBertForMultipleChoice,
     DistilBertForQuestionAnswering,
     DistilBertForSequenceClassification,
     DistilBertForTokenClassification,
-    load_model,
 )
 from numpy_distilbert.model import DistilBertForMaskedLM, DistilBertModel
 from numpy_distilbert.weights import CheckpointError
@@ -55,19 +57,23 @@ def _inputs(rng: np.random.Generator, batch: int = 3, length: int = 11):
     return ids, mask
 
 
-def _reference(ref, name: str, ids, mask, torch, double: bool = False):
-    model = copy.deepcopy(ref).double() if double else ref
+def _reference(ref, ids, mask, torch, double: bool = False) -> dict:
+    """Every field transformers returns, by its name; eager attention, so that it returns weights."""
+    model = copy.deepcopy(ref).double() if double else copy.deepcopy(ref)
+    model.set_attn_implementation("eager")
     with torch.no_grad():
-        out = model(input_ids=torch.tensor(ids), attention_mask=torch.tensor(mask))
-    if name == "DistilBertForQuestionAnswering":
-        return {"start_logits": out.start_logits.numpy(), "end_logits": out.end_logits.numpy()}
-    return {"logits": out.logits.numpy()}
+        out = model(
+            input_ids=torch.tensor(ids), attention_mask=torch.tensor(mask),
+            output_hidden_states=True, output_attentions=True,
+        )  # fmt: skip
+    return {
+        name: tuple(v.numpy() for v in value) if isinstance(value, tuple) else value.numpy()
+        for name, value in out.items()
+    }
 
 
-def _ours(model, name: str, ids, mask):
-    out = model(ids, mask)
-    fields = ("start_logits", "end_logits") if name == "DistilBertForQuestionAnswering" else ("logits",)
-    return {field: getattr(out, field) for field in fields}
+def _ours(model, ids, mask) -> dict:
+    return dict(model(ids, mask, output_hidden_states=True, output_attentions=True).items())
 
 
 def _mc_inputs(rng):
@@ -86,14 +92,22 @@ def test_head_matches_transformers(checkpoints, torch_module, name, dtype):
     rng = np.random.default_rng(7)
     ids, mask = _mc_inputs(rng) if name == "DistilBertForMultipleChoice" else _inputs(rng)
     double = dtype == np.float64
-    expected = _reference(ref, name, ids, mask, torch_module, double=double)
-    got = _ours(model, name, ids, mask)
-    tolerance = 1e-10 if double else 1e-4
+    expected = _reference(ref, ids, mask, torch_module, double=double)
+    got = _ours(model, ids, mask)
+    assert list(got) == list(expected)  # the same field names, in the same order
     for field, want in expected.items():
-        assert got[field].shape == want.shape, field
-        assert got[field].dtype == np.dtype(dtype), field
+        ours = got[field]
+        if field in ("hidden_states", "attentions"):
+            assert len(ours) == len(want), field
+            ours, want = np.stack(ours), np.stack(want)  # [layers, ...]
+            limit = tolerances.FP32_ATTENTION if field == "attentions" else tolerances.FP32_HIDDEN
+            tolerance = tolerances.FP64 if double else limit
+        else:
+            tolerance = tolerances.FP64 if double else tolerances.FP32_LOGITS
+        assert ours.shape == want.shape, field
+        assert ours.dtype == np.dtype(dtype), field
         # Padded positions of token-level outputs are compared too: transformers computes them alike.
-        diff = float(np.abs(got[field] - want).max())
+        diff = float(np.abs(ours - want).max())
         print(f"{name} {np.dtype(dtype)} {field}: max |diff| = {diff:.3e}")
         assert diff <= tolerance, (field, diff)
 
@@ -106,10 +120,10 @@ def test_labels_come_from_config(checkpoints):
 
 
 @pytest.mark.parametrize("name", list(HEADS))
-def test_auto_model_picks_the_class_from_architectures(checkpoints, name):
+def test_load_model_picks_the_class_from_architectures(checkpoints, name):
     directory, _ = checkpoints[name]
     assert type(load_model(directory)) is HEADS[name][0]
-    assert type(AutoModel.from_pretrained(directory, dtype=np.float64)) is HEADS[name][0]
+    assert type(load_model(directory, dtype=np.float64)) is HEADS[name][0]
 
 
 def _rewrite_config(src, dst, **changes):

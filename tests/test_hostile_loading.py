@@ -23,6 +23,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from safetensors.numpy import load_file, save_file
 
+from numpy_distilbert.auto import load_model
 from numpy_distilbert.config import ConfigError, DistilBertConfig
 from numpy_distilbert.heads import (
     MODEL_CLASSES,
@@ -30,7 +31,6 @@ from numpy_distilbert.heads import (
     DistilBertForQuestionAnswering,
     DistilBertForSequenceClassification,
     DistilBertForTokenClassification,
-    load_model,
 )
 from numpy_distilbert.model import (
     ARCHITECTURE_NAMES,
@@ -227,7 +227,7 @@ def test_sinusoidal_table_from_config_alone_is_bounded(tmp_path):
     # Within the bound the table is computed, and the model runs.
     rewrite_config(directory, max_position_embeddings=64)
     model = DistilBertForMaskedLM.from_pretrained(directory)
-    assert model(np.arange(1, 40)[None]).shape == (1, 39, TINY.vocab_size)
+    assert model(np.arange(1, 40)[None]).logits.shape == (1, 39, TINY.vocab_size)
 
 
 # --------------------------------------------------------------- head mismatches
@@ -325,9 +325,9 @@ def test_rewriting_the_file_after_loading(tmp_path, mmap):
     directory = tiny_checkpoint(tmp_path)
     ids = np.array([[1, 5, 7, 2, 9, 3]])
     model = DistilBertForMaskedLM.from_pretrained(directory, mmap=mmap)
-    before = model(ids).copy()
+    before = model(ids).logits.copy()
     _replace_data_in_place(directory / "model.safetensors", seed=99)
-    after = model(ids)
+    after = model(ids).logits
     assert np.array_equal(before, after) is (not mmap)
 
 
@@ -337,10 +337,7 @@ def test_mmap_false_gives_the_same_model(tmp_path, architecture):
     ids = np.array([[1, 5, 7, 2, 9, 3], [4, 4, 8, 1, 0, 0]])
     mask = (ids > 0).astype(int)
     mapped, copied = (load_model(directory, mmap=mmap) for mmap in (True, False))
-    want, got = mapped(ids, mask), copied(ids, mask)
-    for field in ("logits",) if architecture != "DistilBertForMaskedLM" else ():
-        want, got = getattr(want, field), getattr(got, field)
-    np.testing.assert_array_equal(got, want)
+    np.testing.assert_array_equal(copied(ids, mask).logits, mapped(ids, mask).logits)
 
 
 TRUNCATE_AFTER_LOADING = textwrap.dedent(
@@ -348,7 +345,8 @@ TRUNCATE_AFTER_LOADING = textwrap.dedent(
     import sys
     import numpy as np
     from numpy_distilbert.config import DistilBertConfig
-    from numpy_distilbert.heads import AutoModel, DistilBertForSequenceClassification, load_model
+    from numpy_distilbert.auto import AutoModelForQuestionAnswering, load_model
+    from numpy_distilbert.heads import DistilBertForSequenceClassification
     from numpy_distilbert.model import DistilBertForMaskedLM
     from numpy_distilbert.random_weights import write_random_checkpoint
 
@@ -360,15 +358,14 @@ TRUNCATE_AFTER_LOADING = textwrap.dedent(
         "mlm": (DistilBertForMaskedLM.from_pretrained, "DistilBertForMaskedLM"),
         "head": (DistilBertForSequenceClassification.from_pretrained, "DistilBertForSequenceClassification"),
         "load_model": (load_model, "DistilBertForTokenClassification"),
-        "auto": (AutoModel.from_pretrained, "DistilBertForQuestionAnswering"),
+        "auto": (AutoModelForQuestionAnswering.from_pretrained, "DistilBertForQuestionAnswering"),
     }
     for name, (load, architecture) in loaders.items():
         directory = write_random_checkpoint(f"{root}/{name}", config, architecture=architecture)
         model = load(directory, mmap=False)
 
         def outputs():
-            out = model(ids)
-            return [out] if isinstance(out, np.ndarray) else [np.array(v) for v in vars(out).values()]
+            return list(model(ids).values())
 
         before = outputs()
         with open(directory / "model.safetensors", "r+b") as f:
@@ -408,13 +405,13 @@ def test_one_model_serves_eight_threads(tmp_path):
     model = DistilBertForMaskedLM.from_pretrained(tiny_checkpoint(tmp_path))
     rng = np.random.default_rng(3)
     inputs = [rng.integers(1, TINY.vocab_size, size=(2, int(rng.integers(3, 16)))) for _ in range(8)]
-    expected = [model(ids) for ids in inputs]
+    expected = [model(ids).logits for ids in inputs]
     results: list = [None] * len(inputs)
     barrier = threading.Barrier(len(inputs))
 
     def work(i: int) -> None:
         barrier.wait()  # start together, so the calls overlap
-        results[i] = [model(inputs[i]) for _ in range(20)]
+        results[i] = [model(inputs[i]).logits for _ in range(20)]
 
     threads = [threading.Thread(target=work, args=(i,)) for i in range(len(inputs))]
     for thread in threads:

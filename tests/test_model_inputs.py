@@ -11,7 +11,8 @@ import numpy as np
 import pytest
 
 from numpy_distilbert.config import DistilBertConfig
-from numpy_distilbert.model import DistilBertForMaskedLM, DistilBertModel, DistilBertOutput
+from numpy_distilbert.model import DistilBertForMaskedLM, DistilBertModel
+from numpy_distilbert.outputs import BaseModelOutput
 from numpy_distilbert.random_weights import write_random_checkpoint
 
 CONFIG = DistilBertConfig(
@@ -33,7 +34,7 @@ MASK = np.array([[1, 1, 1, 1, 0, 0], [1, 1, 1, 1, 1, 1]])
 # ------------------------------------------------------------------ output structure
 def test_output_structure(mlm):
     out = mlm.distilbert(IDS, MASK, output_hidden_states=True, output_attentions=True)
-    assert isinstance(out, DistilBertOutput)
+    assert isinstance(out, BaseModelOutput)
     assert out.last_hidden_state.shape == (2, 6, CONFIG.dim)
     assert len(out.hidden_states) == CONFIG.n_layers + 1
     assert all(h.shape == (2, 6, CONFIG.dim) for h in out.hidden_states)
@@ -44,7 +45,7 @@ def test_output_structure(mlm):
     assert all(np.allclose(a.sum(axis=-1), 1.0, atol=1e-6) for a in out.attentions)
     plain = mlm.distilbert(IDS, MASK)
     assert plain.hidden_states is None and plain.attentions is None
-    assert mlm(IDS, MASK).shape == (2, 6, CONFIG.vocab_size)
+    assert mlm(IDS, MASK).logits.shape == (2, 6, CONFIG.vocab_size)
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
@@ -52,54 +53,56 @@ def test_everything_in_the_requested_dtype(tmp_path, dtype):
     model = DistilBertForMaskedLM.from_pretrained(write_random_checkpoint(tmp_path, CONFIG), dtype=dtype)
     out = model.distilbert(IDS, MASK, output_hidden_states=True, output_attentions=True)
     assert {a.dtype for a in (*out.hidden_states, *out.attentions)} == {np.dtype(dtype)}
-    assert model(IDS, MASK).dtype == dtype
-    assert model(IDS, MASK, positions=np.nonzero(MASK)).dtype == dtype
+    assert model(IDS, MASK).logits.dtype == dtype
+    assert model(IDS, MASK, positions=np.nonzero(MASK)).logits.dtype == dtype
 
 
 def test_lists_and_one_dimensional_inputs(mlm):
     """A 1-D sequence is a batch of one; Python lists work like arrays."""
     row = IDS[1]
-    expected = mlm(IDS[1:2])
-    np.testing.assert_array_equal(mlm(row), expected)
-    np.testing.assert_array_equal(mlm(row.tolist()), expected)
-    np.testing.assert_array_equal(mlm(IDS.tolist(), MASK.tolist()), mlm(IDS, MASK))
-    np.testing.assert_array_equal(mlm(IDS[0], MASK[0]), mlm(IDS[:1], MASK[:1]))
-    assert mlm(row).shape == (1, 6, CONFIG.vocab_size)
+    expected = mlm(IDS[1:2]).logits
+    np.testing.assert_array_equal(mlm(row).logits, expected)
+    np.testing.assert_array_equal(mlm(row.tolist()).logits, expected)
+    np.testing.assert_array_equal(mlm(IDS.tolist(), MASK.tolist()).logits, mlm(IDS, MASK).logits)
+    np.testing.assert_array_equal(mlm(IDS[0], MASK[0]).logits, mlm(IDS[:1], MASK[:1]).logits)
+    assert mlm(row).logits.shape == (1, 6, CONFIG.vocab_size)
 
 
 @pytest.mark.parametrize("dtype", [np.int8, np.uint8, np.int16, np.int32, np.uint32, np.int64])
 def test_any_integer_dtype(mlm, dtype):
-    np.testing.assert_array_equal(mlm(IDS.astype(dtype), MASK), mlm(IDS, MASK))
+    np.testing.assert_array_equal(mlm(IDS.astype(dtype), MASK).logits, mlm(IDS, MASK).logits)
 
 
 def test_mask_may_be_bool(mlm):
-    np.testing.assert_array_equal(mlm(IDS, MASK.astype(bool)), mlm(IDS, MASK))
+    np.testing.assert_array_equal(mlm(IDS, MASK.astype(bool)).logits, mlm(IDS, MASK).logits)
 
 
 def test_token_type_ids_are_ignored(mlm):
     """DistilBERT has no segment embeddings; tokenizers may still hand them over."""
-    np.testing.assert_array_equal(mlm(IDS, MASK, token_type_ids=np.ones_like(IDS)), mlm(IDS, MASK))
+    with_types = mlm(IDS, MASK, token_type_ids=np.ones_like(IDS)).logits
+    np.testing.assert_array_equal(with_types, mlm(IDS, MASK).logits)
 
 
 def test_maximum_length_is_accepted(mlm):
     ids = np.arange(CONFIG.max_position_embeddings) % CONFIG.vocab_size
-    assert mlm(ids).shape == (1, CONFIG.max_position_embeddings, CONFIG.vocab_size)
+    assert mlm(ids).logits.shape == (1, CONFIG.max_position_embeddings, CONFIG.vocab_size)
 
 
 def test_positions_forms_agree(mlm):
-    full = mlm(IDS, MASK)
+    full = mlm(IDS, MASK).logits
     rows, cols = np.nonzero(MASK)
-    np.testing.assert_allclose(mlm(IDS, MASK, positions=(rows, cols)), full[rows, cols], atol=1e-6)
+    np.testing.assert_allclose(mlm(IDS, MASK, positions=(rows, cols)).logits, full[rows, cols], atol=1e-6)
     np.testing.assert_allclose(
-        mlm(IDS, MASK, positions=MASK.astype(bool)), full[MASK.astype(bool)], atol=1e-6
+        mlm(IDS, MASK, positions=MASK.astype(bool)).logits, full[MASK.astype(bool)], atol=1e-6
     )
-    np.testing.assert_allclose(mlm(IDS, MASK, positions=([1, 0], [5, 2])), full[[1, 0], [5, 2]], atol=1e-6)
-    assert mlm(IDS, MASK, positions=([], [])).shape == (0, CONFIG.vocab_size)
+    selected = mlm(IDS, MASK, positions=([1, 0], [5, 2])).logits
+    np.testing.assert_allclose(selected, full[[1, 0], [5, 2]], atol=1e-6)
+    assert mlm(IDS, MASK, positions=([], [])).logits.shape == (0, CONFIG.vocab_size)
 
 
 def test_mlm_logits_is_the_head_alone(mlm):
     hidden = mlm.distilbert(IDS, MASK).last_hidden_state
-    np.testing.assert_array_equal(mlm.mlm_logits(hidden), mlm(IDS, MASK))
+    np.testing.assert_array_equal(mlm.mlm_logits(hidden), mlm(IDS, MASK).logits)
 
 
 # ------------------------------------------------------------------ bad input_ids

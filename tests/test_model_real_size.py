@@ -144,9 +144,9 @@ def padded(real, torch_module):
     )
     sdpa = run_reference(torch_module, real.torch, ids, mask, "sdpa")
     encoded = real.ours.distilbert(ids, mask, output_hidden_states=True, output_attentions=True)
-    logits = real.ours(ids, mask)
+    logits = real.ours(ids, mask).logits
     exact = real.oracle.distilbert(ids, mask, output_hidden_states=True, output_attentions=True)
-    exact_logits = real.oracle(ids, mask)
+    exact_logits = real.oracle(ids, mask).logits
     limits = SimpleNamespace(
         hidden=bound("fp32 hidden_states", tolerances.FP32_HIDDEN, eager.hidden_states, exact.hidden_states),
         attention=bound("fp32 attentions", tolerances.FP32_ATTENTION, eager.attentions, exact.attentions),
@@ -211,7 +211,7 @@ def test_fully_padded_row_follows_eager_not_sdpa(padded):
 def test_positions_path_equals_full_path(real, padded):
     """Logits at selected positions equal the full logits there (and transformers')."""
     rows, cols = np.nonzero(padded.mask)
-    selected = real.ours(padded.ids, padded.mask, positions=(rows, cols))
+    selected = real.ours(padded.ids, padded.mask, positions=(rows, cols)).logits
     assert selected.shape == (rows.size, real.config["vocab_size"])
     # Same arithmetic on fewer rows; only the BLAS blocking of the projection differs, so the
     # two may differ by about our own float32 error (measured against the oracle), no more.
@@ -261,7 +261,7 @@ def test_float64_matches_torch_float64(real, torch_module):
     del reference
     ours = real.oracle
     encoded = ours.distilbert(ids, mask, output_hidden_states=True)
-    logits = ours(ids, mask)
+    logits = ours(ids, mask).logits
     assert logits.dtype == np.float64 and theirs.logits.dtype == np.float64
     assert all(h.dtype == np.float64 for h in encoded.hidden_states)
     hidden = record_all("fp64 hidden_states", encoded.hidden_states, theirs.hidden_states)
@@ -269,7 +269,7 @@ def test_float64_matches_torch_float64(real, torch_module):
     assert record("fp64 logits", logits, theirs.logits) <= FLOAT64_TOL
 
     # What the oracle is for: everyone's float32 error, measured against float64.
-    fp32_ours = real.ours(ids, mask)
+    fp32_ours = real.ours(ids, mask).logits
     fp32_theirs = run_reference(torch, real.torch, ids, mask, "sdpa").logits
     print(
         f"fp32 error vs fp64 oracle: ours {np.abs(fp32_ours - logits).max():.2e}, "

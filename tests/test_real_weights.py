@@ -61,7 +61,7 @@ def real_model_dir() -> Path:
 
 def test_model_card_fill_mask(real_model_dir):
     model = DistilBertForMaskedLM.from_pretrained(real_model_dir)
-    logits = model(IDS, positions=([0], [MASK_POSITION]))[0].astype(np.float64)  # [V]
+    logits = model(IDS, positions=([0], [MASK_POSITION])).logits[0].astype(np.float64)  # [V]
     probs = np.exp(logits - logits.max())
     probs /= probs.sum()
     top5 = np.argsort(-probs, kind="stable")[:5]
@@ -73,7 +73,7 @@ def test_model_card_fill_mask(real_model_dir):
 
 def test_model_card_fill_mask_float64(real_model_dir):
     model = DistilBertForMaskedLM.from_pretrained(real_model_dir, dtype=np.float64)
-    logits = model(IDS, positions=([0], [MASK_POSITION]))[0]
+    logits = model(IDS, positions=([0], [MASK_POSITION])).logits[0]
     probs = np.exp(logits - logits.max())
     probs /= probs.sum()
     top5 = np.argsort(-probs, kind="stable")[:5]

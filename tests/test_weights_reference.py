@@ -54,7 +54,7 @@ def assert_same_as(torch, model, directory: Path, label: str) -> None:
     print(f"{label}: hidden states max abs diff {max(diffs):.2e}", end="")
     assert max(diffs) <= HIDDEN_TOL, diffs
     if logits_ref is not None:
-        logits_diff = float(np.abs(ours(IDS, MASK) - logits_ref.float().numpy()).max())
+        logits_diff = float(np.abs(ours(IDS, MASK).logits - logits_ref.float().numpy()).max())
         print(f", logits {logits_diff:.2e}", end="")
         assert logits_diff <= LOGITS_TOL
     print()
