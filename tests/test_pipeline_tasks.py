@@ -508,3 +508,10 @@ def test_token_classification_pre_split_words(ours, theirs, strategy):
         pipe([["Jean", "Dupont"]])
     with pytest.raises(ValueError, match="delimiter"):
         pipe("Jean Dupont", delimiter="|")
+
+
+def test_inputs_keyword_as_transformers(ours, theirs):
+    ref, pipe = theirs("token-classification", "ner"), ours("ner", "ner")
+    assert_same(pipe(inputs=MULTILINGUAL[:2]), ref(inputs=MULTILINGUAL[:2]), "inputs=", word_check=_same_word)
+    with pytest.raises(TypeError, match="positional"):
+        pipe()

@@ -90,6 +90,8 @@ class Pipeline:
         takes question=/context=): such a subclass pops its input keywords from `kwargs`; what
         is left there are options.
         """
+        if not args and "inputs" in kwargs:  # pipe(inputs=...), as transformers allows
+            args = (kwargs.pop("inputs"),)
         if len(args) != 1:
             raise TypeError(
                 f"{type(self).__name__} takes one input or a list of inputs as its positional "
