@@ -132,8 +132,7 @@ def main() -> None:
     import torch
     import transformers
 
-    from numpy_distilbert import pipeline
-    from numpy_distilbert.model import DistilBertModel
+    from numpy_distilbert import AutoModel, pipeline
     from numpy_distilbert.random_weights import write_random_checkpoint
 
     torch.set_num_threads(args.threads)
@@ -151,8 +150,9 @@ def main() -> None:
         rows.append((name, ours_text, theirs_text, f"{ours / theirs:.2f}"))
         print(rows[-1])
 
-    ours_model = DistilBertModel.from_pretrained(model_dir)
-    theirs_model = transformers.DistilBertModel.from_pretrained(model_dir).eval()
+    # The same line on both sides: AutoModel is the bare encoder of the (MLM) checkpoint.
+    ours_model = AutoModel.from_pretrained(model_dir)
+    theirs_model = transformers.AutoModel.from_pretrained(model_dir).eval()
     rng = np.random.default_rng(0)
     rate = gemm_rate(np, args.repeats)
     gflops = []
