@@ -146,3 +146,50 @@ def test_non_json_file(tmp_path):
 def test_missing_file(tmp_path):
     with pytest.raises(FileNotFoundError, match=r"config\.json"):
         DistilBertConfig.from_pretrained(tmp_path)
+
+
+# ------------------------------------------------------ transformers' generic names
+GENERIC = {"hidden_size": "dim", "num_attention_heads": "n_heads", "num_hidden_layers": "n_layers"}
+
+
+def test_generic_names_in_config_json_read_as_transformers_reads_them(transformers_module):
+    """transformers' attribute_map: a config.json may say hidden_size for dim, and so on."""
+    assert transformers_module.DistilBertConfig.attribute_map == GENERIC == DistilBertConfig.attribute_map
+    data = {"model_type": "distilbert", "hidden_size": 24, "num_attention_heads": 3, "num_hidden_layers": 4}
+    theirs = transformers_module.DistilBertConfig.from_dict(data)
+    ours = DistilBertConfig.from_dict(data)
+    for generic, own in GENERIC.items():
+        assert getattr(ours, own) == getattr(theirs, own) == data[generic], own
+        assert getattr(ours, generic) == getattr(theirs, generic), generic
+    assert ours.intermediate_size == ours.hidden_dim == theirs.hidden_dim
+
+
+def test_generic_names_as_constructor_keywords():
+    config = DistilBertConfig(hidden_size=24, num_attention_heads=3, num_hidden_layers=4)
+    assert (config.dim, config.n_heads, config.n_layers) == (24, 3, 4)
+    assert DistilBertConfig(dim=24, hidden_size=24).dim == 24  # both, agreeing: fine
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({"dim": 32, "hidden_size": 24}, r"'hidden_size' \(24\) and 'dim' \(32\) name the same size"),
+        ({"n_heads": 2, "num_attention_heads": 4}, r"'num_attention_heads' \(4\) and 'n_heads' \(2\)"),
+        ({"intermediate_size": 64}, r"feed-forward size is 'hidden_dim', not 'intermediate_size'"),
+    ],
+)
+def test_generic_names_that_cannot_be_honoured_are_refused(kwargs, message):
+    """transformers lets hidden_size silently win over dim, and keeps intermediate_size unused
+    (its hidden_dim stays 3072): both would build another model than the one asked for."""
+    with pytest.raises(ConfigError, match=message):
+        DistilBertConfig(**kwargs)
+
+
+def test_intermediate_size_in_config_json_must_agree_with_hidden_dim(tmp_path):
+    agreeing = tmp_path / "agreeing"
+    agreeing.mkdir()
+    (agreeing / "config.json").write_text(json.dumps({**VALID, "intermediate_size": VALID["hidden_dim"]}))
+    assert DistilBertConfig.from_pretrained(agreeing).intermediate_size == VALID["hidden_dim"]
+    (tmp_path / "config.json").write_text(json.dumps({**VALID, "intermediate_size": 3072, "hidden_dim": 64}))
+    with pytest.raises(ConfigError, match=r"config\.json: config field 'intermediate_size' \(3072\)"):
+        DistilBertConfig.from_pretrained(tmp_path)
