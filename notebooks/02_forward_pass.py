@@ -332,7 +332,7 @@ logits = t @ model.projector.T + model.projector_bias  # [N, V]
 print("h at mask", h_mask.shape, " logits", logits.shape,
       " projector is the embedding table:", model.projector is enc_model.word_embeddings)
 
-package_logits = model(ids, mask, positions=(rows, cols))  # [N, V]
+package_logits = model(ids, mask, positions=(rows, cols)).logits  # MaskedLMOutput.logits: [N, V]
 np.testing.assert_allclose(logits, package_logits, rtol=0, atol=1e-5)
 
 probs = layers.softmax(logits[0].astype(np.float64))

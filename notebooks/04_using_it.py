@@ -148,6 +148,30 @@ for question in questions:
     print(f"{question}\n   -> {answer}")
 
 # %% [markdown]
+# ## Below the pipelines: the Auto classes
+#
+# The pipelines are built on the same calls a transformers user writes by hand. `AutoTokenizer`
+# and `AutoModelFor<Task>` take a directory or a model id (with `revision=`); the model takes
+# the tokenizer's output as keyword arguments and returns a dataclass with transformers' field
+# names (`logits`, `last_hidden_state`, `hidden_states`, `attentions`), readable as
+# `out.logits`, `out["logits"]` or `out[0]`. `AutoModel` always gives the bare encoder.
+
+# %%
+from numpy_distilbert import AutoModel, AutoModelForMaskedLM, AutoTokenizer
+
+tokenizer = AutoTokenizer.from_pretrained(model_dir)
+mlm = AutoModelForMaskedLM.from_pretrained(model_dir)
+encoding = tokenizer(["Paris is the [MASK] of France."], padding=True)
+out = mlm(**encoding, output_hidden_states=True)
+print(type(out).__name__, list(out.keys()), out.logits.shape, len(out.hidden_states), "hidden states")
+mask_at = np.asarray(encoding["input_ids"]) == tokenizer.mask_token_id
+print("best guess for [MASK]:", tokenizer.convert_ids_to_tokens(int(out.logits[mask_at].argmax())),
+      "(meaningless on random weights)" if not real else "")
+
+encoder = AutoModel.from_pretrained(model_dir)  # the same checkpoint, encoder only
+print(type(encoder).__name__, encoder(**encoding).last_hidden_state.shape)
+
+# %% [markdown]
 # ## Where to go from here
 #
 # * `pipeline("text-classification" | "zero-shot-classification", model=...)` work the same
