@@ -253,6 +253,22 @@ class TextEncoder:
         return n_words
 
 
+def seq_of_words(encoder: TextEncoder, words: Sequence[str], detail: bool) -> TokenSeq:
+    """Pre-split words (``is_split_into_words=True``): each word is encoded on its own, its
+    tokens get the word's index in the list as word id, and offsets within the word (as the
+    Rust tokenizer gives them)."""
+    out = TokenSeq([], [], [])
+    for index, word in enumerate(words):
+        if detail:
+            part = encoder.seq(word)
+            out.offsets.extend(part.offsets)
+            out.words.extend([index] * len(part.ids))
+            out.ids.extend(part.ids)
+        else:
+            out.ids.extend(encoder.ids(word))
+    return out
+
+
 def _special_tokens_pattern(special_tokens: Sequence[str], never_split: Sequence[str]) -> re.Pattern[str]:
     """Special tokens, longest first, and never_split entries as whole whitespace-delimited
     chunks."""

@@ -13,14 +13,15 @@ import os
 from pathlib import Path
 from typing import Any
 
-from .checks import check_bool, check_index, check_model_max_length, check_never_split
+from .checks import check_bool, check_index, check_model_max_length, check_never_split, check_side
 from .wordpiece import CONTINUATION_PREFIX, load_tokenizer_json, load_vocab_file
 
 SPECIAL_ROLES = ("unk_token", "sep_token", "pad_token", "cls_token", "mask_token")
 # The tokenizer_config.json fields the constructor takes (special tokens apart).
 CONFIG_OPTIONS = ("do_lower_case", "strip_accents", "tokenize_chinese_chars", "clean_text",
                   "never_split", "max_input_chars_per_word", "unicode_normalization",
-                  "model_max_length", "clean_up_tokenization_spaces")  # fmt: skip
+                  "model_max_length", "clean_up_tokenization_spaces", "padding_side",
+                  "truncation_side")  # fmt: skip
 _BOOL_OPTIONS = ("do_lower_case", "strip_accents", "tokenize_chinese_chars", "clean_text",
                  "clean_up_tokenization_spaces")  # fmt: skip
 
@@ -138,6 +139,9 @@ def options_from_config(config: dict[str, Any], source: str | os.PathLike[str]) 
         check_index("max_input_chars_per_word", options["max_input_chars_per_word"], 1, where)
     if "model_max_length" in options:
         options["model_max_length"] = check_model_max_length(options["model_max_length"], where)
+    for side in ("padding_side", "truncation_side"):
+        if side in options:
+            check_side(side, options[side], where)
     if options.get("unicode_normalization", "NFC") != "NFC":
         raise ValueError(f"{where}unicode_normalization must be null or 'NFC', "
                          f"got {options['unicode_normalization']!r}")  # fmt: skip
@@ -148,3 +152,46 @@ def options_from_config(config: dict[str, Any], source: str | os.PathLike[str]) 
         if isinstance(value, str):
             options[role] = value
     return options
+
+
+def save_tokenizer(tokenizer: Any, save_directory: str | os.PathLike[str]) -> tuple[str, ...]:
+    """Write `tokenizer` as ``vocab.txt``, ``tokenizer_config.json`` and
+    ``special_tokens_map.json``, the files `load_pretrained` (and transformers'
+    `BertTokenizer`) read. Returns the paths written."""
+    directory = Path(save_directory)
+    if directory.exists() and not directory.is_dir():
+        raise NotADirectoryError(f"save_pretrained: {directory} exists and is not a directory")
+    directory.mkdir(parents=True, exist_ok=True)
+    paths = (
+        directory / "vocab.txt",
+        directory / "tokenizer_config.json",
+        directory / "special_tokens_map.json",
+    )
+    paths[0].write_text(vocab_file_text(tokenizer.vocab), encoding="utf-8")
+    specials = {role: getattr(tokenizer, role) for role in SPECIAL_ROLES}
+    _write_json(paths[1], {"tokenizer_class": "BertTokenizer", **config_of(tokenizer), **specials})
+    _write_json(paths[2], specials)
+    return tuple(str(p) for p in paths)
+
+
+def vocab_file_text(vocab: dict[str, int]) -> str:
+    """``vocab.txt``: one token per line, line number = id; the ids must be 0..n-1."""
+    by_id = sorted((i, t) for t, i in vocab.items())
+    if [i for i, _ in by_id] != list(range(len(by_id))):
+        raise ValueError("save_pretrained: the vocabulary ids are not 0..n-1, so no vocab.txt can hold them")
+    for _, token in by_id:
+        if "\n" in token or "\r" in token:
+            raise ValueError(f"save_pretrained: token {token!r} has a line break; vocab.txt cannot hold it")
+    return "".join(token + "\n" for _, token in by_id)
+
+
+def config_of(tokenizer: Any) -> dict[str, Any]:
+    """The tokenizer_config.json fields of `tokenizer`'s options."""
+    config = {name: getattr(tokenizer, name) for name in CONFIG_OPTIONS}
+    config["never_split"] = list(config["never_split"]) or None
+    config["max_input_chars_per_word"] = tokenizer.max_input_chars_per_word
+    return {k: v for k, v in config.items() if v is not None}
+
+
+def _write_json(path: Path, data: dict[str, Any]) -> None:
+    path.write_text(json.dumps(data, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")

@@ -12,10 +12,12 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any, NamedTuple
+from typing import Any, NamedTuple, TypeVar
 
-from .checks import LARGE_INTEGER, check_index
+from .checks import LARGE_INTEGER, check_index, check_side
 from .encoder import TokenSeq
+
+T = TypeVar("T")
 
 _PADDING = {False: None, "do_not_pad": None, True: "longest", "longest": "longest",
             "max_length": "max_length"}  # fmt: skip
@@ -34,6 +36,9 @@ class Settings(NamedTuple):
     max_length: int | None
     stride: int
     overflow: bool  # return_overflowing_tokens
+    pad_to_multiple_of: int | None = None
+    padding_side: str = "right"
+    truncation_side: str = "right"
 
     def n_special(self, has_pair: bool) -> int:
         """How many special tokens a row gets: [CLS] A [SEP] (B [SEP])."""
@@ -65,8 +70,17 @@ class Row:
 
 
 def resolve_settings(
-    padding: Any, truncation: Any, max_length: Any, stride: Any, *,
-    add_special_tokens: bool, overflow: bool, model_max_length: int,
+    padding: Any,
+    truncation: Any,
+    max_length: Any,
+    stride: Any,
+    *,
+    add_special_tokens: bool,
+    overflow: bool,
+    model_max_length: int,
+    pad_to_multiple_of: Any = None,
+    padding_side: str = "right",
+    truncation_side: str = "right",
 ) -> Settings:
     """transformers' rules: `max_length` alone turns truncation on; without `max_length`,
     padding to "max_length" and truncation use `model_max_length` (and are off when the
@@ -88,7 +102,18 @@ def resolve_settings(
             f"stride ({stride}) must be smaller than max_length ({max_length}) minus the "
             f"special tokens of a single text (2), i.e. at most {max_length - 2}"
         )
-    return Settings(add_special_tokens, pad, trunc, max_length, stride, overflow)
+    if pad_to_multiple_of is not None:
+        pad_to_multiple_of = check_index("pad_to_multiple_of", pad_to_multiple_of, 1)
+        if pad and trunc and max_length is not None and max_length % pad_to_multiple_of:
+            # transformers refuses it too: padding would make rows longer than max_length.
+            raise ValueError(
+                f"truncation and padding are both on, but max_length ({max_length}) is not a "
+                f"multiple of pad_to_multiple_of ({pad_to_multiple_of})"
+            )
+    padding_side = check_side("padding_side", padding_side)
+    truncation_side = check_side("truncation_side", truncation_side)
+    return Settings(add_special_tokens, pad, trunc, max_length, stride, overflow, pad_to_multiple_of,
+                    padding_side, truncation_side)  # fmt: skip
 
 
 def _padding_strategy(padding: Any) -> str | None:
@@ -163,13 +188,15 @@ def check_stride(n: int, stride: int) -> None:
         )
 
 
-def first_window(seq: TokenSeq, n: int | None, stride: int) -> TokenSeq:
-    """`seq` cut to its first `n` tokens (None: uncut), i.e. ``windows(seq, n, stride)[0]``."""
-    if n is None or n >= len(seq.ids):
+def first_window(seq: TokenSeq, n: int | None, stride: int, side: str) -> TokenSeq:
+    """`seq` cut to its first `n` tokens (the last ones when `side` is "left"; None: uncut),
+    i.e. ``windows(seq, n, stride, side)[0]``."""
+    length = len(seq.ids)
+    if n is None or n >= length:
         return seq
     if n > 0:
         check_stride(n, stride)  # tokenizers refuses it even when the overflow is not returned
-    return seq.window(0, n)
+    return seq.window(length - n, length) if side == "left" else seq.window(0, n)
 
 
 def longest_window(seq: TokenSeq | None, n: int | None) -> int:
@@ -190,26 +217,40 @@ def window_count(length: int, n: int | None, stride: int) -> int:
     return 1 + -(-(length - n) // (n - stride))
 
 
-def windows(seq: TokenSeq, n: int | None, stride: int) -> list[TokenSeq]:
+def windows(seq: TokenSeq, n: int | None, stride: int, side: str = "right") -> list[TokenSeq]:
     """`seq` cut to its first `n` tokens, followed by the overflow windows: each of at most
-    `n` tokens, starting `n - stride` tokens after the previous one."""
+    `n` tokens, starting `n - stride` tokens after the previous one. With `side` "left" the
+    same from the end: the last `n` tokens, then windows ending `n - stride` tokens earlier."""
     length = len(seq.ids)
     if n is None or n >= length:
         return [seq]
     if n == 0:
         return [seq.window(0, 0), seq]
     check_stride(n, stride)
-    out, start = [], 0
+    spans = _window_spans(length, n, n - stride)
+    if side == "left":  # the mirror image: span (a, b) from the start is (L - b, L - a)
+        spans = [(length - stop, length - start) for start, stop in spans]
+    return [seq.window(start, stop) for start, stop in spans]
+
+
+def _window_spans(length: int, n: int, step: int) -> list[tuple[int, int]]:
+    """(start, stop) of windows of at most `n` of `length` tokens, `step` apart, the last one
+    ending at `length`."""
+    spans, start = [], 0
     while True:
         stop = min(start + n, length)
-        out.append(seq.window(start, stop))
+        spans.append((start, stop))
         if stop == length:
-            return out
-        start += n - stride
+            return spans
+        start += step
 
 
 def row_combinations(
-    a: TokenSeq, b: TokenSeq | None, settings: Settings, index: int, max_overflow_tokens: int,
+    a: TokenSeq,
+    b: TokenSeq | None,
+    settings: Settings,
+    index: int,
+    max_overflow_tokens: int,
 ) -> list[tuple[TokenSeq, TokenSeq | None]]:
     """The (text, pair) windows of the output rows of input `index`, main one first.
 
@@ -220,9 +261,10 @@ def row_combinations(
     overflow only the main row is built.
     """
     keep_a, keep_b = kept_lengths(a, b, settings)
-    stride = settings.stride
+    stride, side = settings.stride, settings.truncation_side
     if not settings.overflow:
-        return [(first_window(a, keep_a, stride), None if b is None else first_window(b, keep_b, stride))]
+        b_kept = None if b is None else first_window(b, keep_b, stride, side)
+        return [(first_window(a, keep_a, stride, side), b_kept)]
     n_a = window_count(len(a.ids), keep_a, stride)
     n_b = window_count(len(b.ids), keep_b, stride) if b is not None else 1
     if n_a * n_b > 1:
@@ -230,8 +272,8 @@ def row_combinations(
         # overflow "window" is the whole sequence).
         row_len = longest_window(a, keep_a) + longest_window(b, keep_b) + settings.n_special(b is not None)
         check_overflow_size(index, n_a, n_b, row_len, settings, max_overflow_tokens)
-    a_wins = windows(a, keep_a, stride)
-    b_wins: list[TokenSeq | None] = [None] if b is None else list(windows(b, keep_b, stride))
+    a_wins = windows(a, keep_a, stride, side)
+    b_wins: list[TokenSeq | None] = [None] if b is None else list(windows(b, keep_b, stride, side))
     combos = [(a_wins[0], b_wins[0])]
     combos += [(x, y) for x in a_wins[1:] for y in b_wins]
     combos += [(a_wins[0], y) for y in b_wins[1:]]
@@ -239,7 +281,12 @@ def row_combinations(
 
 
 def check_overflow_size(
-    index: int, n_a: int, n_b: int, row_len: int, settings: Settings, max_overflow_tokens: int,
+    index: int,
+    n_a: int,
+    n_b: int,
+    row_len: int,
+    settings: Settings,
+    max_overflow_tokens: int,
 ) -> None:
     """Refuse an overflow that would build more than `max_overflow_tokens` tokens for one
     input: a pair truncated on both sides gives ``n_a * n_b`` rows (2,000 tokens each with
@@ -261,7 +308,10 @@ def check_overflow_size(
 
 
 def build_row(
-    a: TokenSeq, b: TokenSeq | None, add_special_tokens: bool, specials: SpecialIds,
+    a: TokenSeq,
+    b: TokenSeq | None,
+    add_special_tokens: bool,
+    specials: SpecialIds,
     ids_to_tokens: Mapping[int, str] | None,
 ) -> Row:
     """``[CLS] A [SEP]`` or ``[CLS] A [SEP] B [SEP]`` with type ids and masks; with
@@ -286,7 +336,11 @@ def build_row(
 
 
 def _add_detail(
-    row: Row, a: TokenSeq, b: TokenSeq | None, add_special_tokens: bool, ids_to_tokens: Mapping[int, str],
+    row: Row,
+    a: TokenSeq,
+    b: TokenSeq | None,
+    add_special_tokens: bool,
+    ids_to_tokens: Mapping[int, str],
 ) -> None:
     """Per-token offsets, word ids, sequence ids and tokens; special tokens get (0, 0)/None."""
     z: list[tuple[int, int]] = [(0, 0)] if add_special_tokens else []
@@ -308,24 +362,35 @@ def padding_target(groups: list[list[Row]], settings: Settings) -> int:
     ragged; rows can only be longer when max_length leaves no room for the text (it is at
     most the number of special tokens), and there we pad to the longest row instead.
     """
-    longest = max(len(row.ids) for g in groups for row in g)
+    target = max(len(row.ids) for g in groups for row in g)
     if settings.padding == "max_length" and settings.max_length is not None:
-        return max(settings.max_length, longest)
-    return longest
+        target = max(settings.max_length, target)
+    return round_up(target, settings.pad_to_multiple_of)
 
 
-def pad_row(row: Row, target: int, specials: SpecialIds) -> None:
-    """Append padding to `row` up to `target` tokens."""
+def round_up(length: int, multiple: int | None) -> int:
+    """`length` rounded up to a multiple of `multiple` (pad_to_multiple_of; None: as is)."""
+    if multiple is None:
+        return length
+    return -(-length // multiple) * multiple
+
+
+def pad_row(row: Row, target: int, specials: SpecialIds, side: str = "right") -> None:
+    """Pad `row` up to `target` tokens, after its tokens (or before them, `side` "left")."""
     k = target - len(row.ids)
     if k <= 0:
         return
-    row.ids = row.ids + [specials.pad] * k
-    row.type_ids = row.type_ids + [0] * k
-    row.attention = row.attention + [0] * k
-    row.special = row.special + [1] * k
+    row.ids = _padded(row.ids, [specials.pad] * k, side)
+    row.type_ids = _padded(row.type_ids, [0] * k, side)
+    row.attention = _padded(row.attention, [0] * k, side)
+    row.special = _padded(row.special, [1] * k, side)
     if row.offsets is not None:  # with detail: all four are there
         assert row.words is not None and row.seq_ids is not None and row.tokens is not None
-        row.offsets = row.offsets + [(0, 0)] * k
-        row.words = row.words + [None] * k
-        row.seq_ids = row.seq_ids + [None] * k
-        row.tokens = row.tokens + [specials.pad_token] * k
+        row.offsets = _padded(row.offsets, [(0, 0)] * k, side)
+        row.words = _padded(row.words, [None] * k, side)
+        row.seq_ids = _padded(row.seq_ids, [None] * k, side)
+        row.tokens = _padded(row.tokens, [specials.pad_token] * k, side)
+
+
+def _padded(values: list[T], padding: list[T], side: str) -> list[T]:
+    return padding + values if side == "left" else values + padding

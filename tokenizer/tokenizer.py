@@ -16,6 +16,7 @@ special tokens get ``(0, 0)``.
 
 from __future__ import annotations
 
+import logging
 import operator
 import os
 from collections.abc import Callable, Iterable, Mapping, Sequence
@@ -23,15 +24,20 @@ from typing import Any
 
 from . import postprocess as pp
 from .basic import Segmenter
-from .checks import check_bool, check_index, check_model_max_length, check_never_split, is_int
+from .checks import check_bool, check_index, check_model_max_length, check_never_split, check_side, is_int
 from .decoding import clean_up_tokenization, join_wordpieces
-from .encoder import TextEncoder, TokenSeq, check_text
-from .encoding import Encoding, LazyRows
-from .loading import SPECIAL_ROLES, load_pretrained
+from .encoder import TextEncoder, TokenSeq, check_text, seq_of_words
+from .encoding import Encoding, LazyRows, as_numpy, check_return_tensors
+from .loading import SPECIAL_ROLES, load_pretrained, save_tokenizer
+from .padding import pad_columns, padding_input
 from .wordpiece import check_vocab, load_vocab_file
 
-# One input of `__call__`: (text, pair or None).
-_Inputs = tuple[tuple[str, ...], tuple["str | None", ...]]
+logger = logging.getLogger(__name__)
+
+# A text: a string, or (is_split_into_words=True) a tuple of words.
+_Text = str | tuple[str, ...]
+# What `__call__` encodes: (texts, pairs), a pair None where there is none.
+_Inputs = tuple[tuple[_Text, ...], tuple[_Text | None, ...]]
 
 
 class WordPieceTokenizer:
@@ -61,6 +67,8 @@ class WordPieceTokenizer:
     * ``max_overflow_tokens`` [4,194,304] - the most tokens the rows of one input may hold with
       ``return_overflowing_tokens`` (a pair truncated on both sides gives windows x windows
       rows); beyond it `__call__` raises ValueError instead of filling the memory.
+    * ``padding_side`` ["right"], ``truncation_side`` ["right"] - "left" pads before the tokens /
+      keeps the end of a truncated text (as transformers' attributes of the same names).
 
     Integer options (and ``max_length``, ``stride``, token ids) accept Python and numpy
     integers, never bools. A shared tokenizer may be used from several threads at once.
@@ -86,6 +94,8 @@ class WordPieceTokenizer:
         clean_up_tokenization_spaces: bool | None = True,
         word_cache_size: int = 65536,
         max_overflow_tokens: int = 1 << 22,
+        padding_side: str = "right",
+        truncation_side: str = "right",
     ) -> None:
         self.vocab: dict[str, int] = check_vocab(vocab)
         self.ids_to_tokens: dict[int, str] = {i: t for t, i in self.vocab.items()}
@@ -109,6 +119,9 @@ class WordPieceTokenizer:
         # None: the default (on), as when tokenizer_config.json does not say.
         self.clean_up_tokenization_spaces = clean_up_tokenization_spaces is not False
         self.max_overflow_tokens = check_index("max_overflow_tokens", max_overflow_tokens, 1)
+        self.padding_side = check_side("padding_side", padding_side)
+        self.truncation_side = check_side("truncation_side", truncation_side)
+        self._warned_too_long = False  # transformers warns once per tokenizer
         self.unk_token, self.sep_token, self.pad_token = unk_token, sep_token, pad_token
         self.cls_token, self.mask_token = cls_token, mask_token
         self._check_special_tokens()
@@ -278,58 +291,74 @@ class WordPieceTokenizer:
         if text_pair is not None:
             check_text(text_pair, "text_pair")
         if truncation in (None, False) and max_length is None:
-            return self._encode_untruncated(text, text_pair, add_special_tokens)
+            ids = self._encode_untruncated(text, text_pair, add_special_tokens)
+            self._warn_if_too_long([len(ids)], None, verbose=True)
+            return ids
         out = self(text, text_pair, add_special_tokens=add_special_tokens, truncation=truncation,
                    max_length=max_length, stride=stride, return_token_type_ids=False,
                    return_attention_mask=False)  # fmt: skip
-        ids: list[int] = out["input_ids"]
-        return ids
+        result: list[int] = out["input_ids"]
+        return result
 
     def _encode_untruncated(self, text: str, text_pair: str | None, add_special_tokens: bool) -> list[int]:
         ids = self._encoder.ids(text)
         pair_ids = self._encoder.ids(text_pair) if text_pair else None
         if not add_special_tokens:
             return ids + (pair_ids or [])
-        cls, sep = self.cls_token_id, self.sep_token_id
-        if pair_ids is not None:
-            return [cls, *ids, sep, *pair_ids, sep]
-        return [cls, *ids, sep]
+        return self.build_inputs_with_special_tokens(ids, pair_ids)
 
     def __call__(
         self,
-        text: str | Sequence[str],
-        text_pair: str | Sequence[str] | None = None,
+        text: str | Sequence[str] | Sequence[tuple[str, str]] | Sequence[Sequence[str]],
+        text_pair: str | Sequence[str] | Sequence[Sequence[str]] | None = None,
         *,
         add_special_tokens: bool = True,
         padding: bool | str = False,
         truncation: bool | str | None = None,
         max_length: int | None = None,
         stride: int = 0,
+        is_split_into_words: bool = False,
+        pad_to_multiple_of: int | None = None,
+        padding_side: str | None = None,
+        return_tensors: str | None = None,
         return_token_type_ids: bool | None = None,
         return_attention_mask: bool | None = None,
         return_overflowing_tokens: bool = False,
         return_special_tokens_mask: bool = False,
         return_offsets_mapping: bool = False,
         return_length: bool = False,
+        verbose: bool = True,
     ) -> Encoding:
-        """Encode a text, a pair, or a batch (a list of texts, `text_pair` a list too).
+        """Encode a text, a pair, or a batch: a list of texts (`text_pair` a list too, or
+        None), or a list of ``(text, pair)`` tuples. With ``is_split_into_words=True`` a text
+        is a list of words (a batch: a list of such lists): each word is tokenized on its own
+        and its tokens get its index in the list as word id.
 
         Returns transformers' dict: ``input_ids``, ``token_type_ids`` and ``attention_mask``
         (unless ``return_token_type_ids`` / ``return_attention_mask`` is False), plus
         ``special_tokens_mask``, ``offset_mapping``, ``length`` and
         ``overflow_to_sample_mapping`` when asked. A single text gives flat lists unless
-        overflowing tokens are returned. `padding`: False, True/"longest", "max_length";
-        `truncation`: False, True/"longest_first", "only_first", "only_second"; with
+        overflowing tokens or tensors are returned. `padding`: False, True/"longest",
+        "max_length" (on `padding_side`, default the tokenizer's, to a multiple of
+        `pad_to_multiple_of` if given); `truncation`: False, True/"longest_first",
+        "only_first", "only_second" (on the tokenizer's `truncation_side`); with
         ``return_overflowing_tokens`` the truncated tokens come back as extra rows, each
-        window overlapping the previous one by `stride` tokens.
+        window overlapping the previous one by `stride` tokens. ``return_tensors="np"`` gives
+        int64 numpy arrays. Without truncation, a row longer than `model_max_length` is logged
+        once per tokenizer, as transformers does (``verbose=False``: not).
         """
-        batched = isinstance(text, (list, tuple))
-        inputs = self._inputs(text, text_pair)
+        check_return_tensors(return_tensors)
+        check_bool("is_split_into_words", is_split_into_words)
+        inputs, batched = self._inputs(text, text_pair, is_split_into_words)
         settings = pp.resolve_settings(
             padding, truncation, max_length, stride, add_special_tokens=add_special_tokens,
             overflow=return_overflowing_tokens, model_max_length=self.model_max_length,
+            pad_to_multiple_of=pad_to_multiple_of, truncation_side=self.truncation_side,
+            padding_side=self.padding_side if padding_side is None else padding_side,
         )  # fmt: skip
         groups = self._build_rows(inputs, settings, detail=return_offsets_mapping)
+        built = _flatten(groups)
+        self._warn_if_too_long([len(row.ids) for row in built], settings.max_length, verbose)
         keys = {
             "token_type_ids": return_token_type_ids is not False,
             "attention_mask": return_attention_mask is not False,
@@ -338,8 +367,9 @@ class WordPieceTokenizer:
             "length": return_length,
             "overflow_to_sample_mapping": return_overflowing_tokens,
         }
-        built = _flatten(groups)
-        data = _assemble(built, groups, keys, batched)
+        data = _assemble(built, groups, keys, batched or return_tensors is not None)
+        if return_tensors == "np":
+            data = as_numpy(data)
         rows: list[pp.Row] | LazyRows = built
         if not return_offsets_mapping:
             # The Encoding's word_ids()/tokens() re-encode the same (immutable) strings.
@@ -348,28 +378,31 @@ class WordPieceTokenizer:
 
     # ------------------------------------------------------------------ the steps of __call__
 
-    def _inputs(self, text: Any, text_pair: Any) -> _Inputs:
-        """(texts, pairs) as tuples of checked strings, whether one text or a batch was given.
+    def _inputs(self, text: Any, text_pair: Any, split_into_words: bool) -> tuple[_Inputs, bool]:
+        """((texts, pairs), batched): tuples of checked strings (pre-split words: tuples of
+        strings), whether one text, a pair or a batch was given.
 
         Tuples of the strings, not the caller's lists: the Encoding may re-encode them later
         for word_ids(), and must see what was encoded now.
         """
+        if split_into_words:
+            return _word_inputs(text, text_pair)
         if not isinstance(text, (list, tuple)):
             check_text(text)
             if text_pair is not None:
                 check_text(text_pair, "text_pair")
             # transformers treats an empty pair of a single text as no pair at all.
-            return (text,), (text_pair if text_pair else None,)
-        texts = tuple(check_text(t, f"text[{i}]") for i, t in enumerate(text))
+            return ((text,), (text_pair if text_pair else None,)), False
         if text_pair is None:
-            return texts, (None,) * len(texts)
+            return _batch_of_texts_or_pairs(text), True
         if not isinstance(text_pair, (list, tuple)):
             raise TypeError(
                 f"when text is a batch, text_pair must be a list of str too, got {type(text_pair).__name__}"
             )
-        if len(text_pair) != len(texts):
-            raise ValueError(f"batch length of text ({len(texts)}) and text_pair ({len(text_pair)}) differ")
-        return texts, tuple(check_text(t, f"text_pair[{i}]") for i, t in enumerate(text_pair))
+        if len(text_pair) != len(text):
+            raise ValueError(f"batch length of text ({len(text)}) and text_pair ({len(text_pair)}) differ")
+        texts = tuple(check_text(t, f"text[{i}]") for i, t in enumerate(text))
+        return (texts, tuple(check_text(t, f"text_pair[{i}]") for i, t in enumerate(text_pair))), True
 
     def _build_rows(self, inputs: _Inputs, settings: pp.Settings, *, detail: bool) -> list[list[pp.Row]]:
         """The output rows of each input (main row first, then its overflow), padded."""
@@ -387,11 +420,101 @@ class WordPieceTokenizer:
             target = pp.padding_target(groups, settings)
             for group in groups:
                 for row in group:
-                    pp.pad_row(row, target, specials)
+                    pp.pad_row(row, target, specials, settings.padding_side)
         return groups
 
-    def _token_seq(self, text: str, detail: bool) -> TokenSeq:
+    def _token_seq(self, text: _Text, detail: bool) -> TokenSeq:
+        if isinstance(text, tuple):
+            return seq_of_words(self._encoder, text, detail)
         return self._encoder.seq(text) if detail else TokenSeq(self._encoder.ids(text), [], [])
+
+    def _warn_if_too_long(self, lengths: Iterable[int], max_length: int | None, verbose: bool) -> None:
+        """transformers' warning, once per tokenizer, when no max_length applies (no
+        truncation, no padding length) and a row is longer than model_max_length."""
+        limit = self.model_max_length
+        if max_length is not None or not verbose or limit == 0 or self._warned_too_long:
+            return
+        too_long = next((n for n in lengths if n > limit), None)
+        if too_long is not None:
+            self._warned_too_long = True
+            logger.warning(
+                "Token indices sequence length is longer than the specified maximum sequence length "
+                f"for this model ({too_long} > {limit}). Running this sequence through the model "
+                "will result in indexing errors"
+            )
+
+    # ------------------------------------------------------------------ transformers' helpers
+
+    def build_inputs_with_special_tokens(
+        self, token_ids_0: Sequence[int], token_ids_1: Sequence[int] | None = None
+    ) -> list[int]:
+        """``[CLS] A [SEP]`` or ``[CLS] A [SEP] B [SEP]``."""
+        cls, sep = self.cls_token_id, self.sep_token_id
+        if token_ids_1 is None:
+            return [cls, *token_ids_0, sep]
+        return [cls, *token_ids_0, sep, *token_ids_1, sep]
+
+    def get_special_tokens_mask(
+        self,
+        token_ids_0: Sequence[int],
+        token_ids_1: Sequence[int] | None = None,
+        already_has_special_tokens: bool = False,
+    ) -> list[int]:
+        """1 where `build_inputs_with_special_tokens` would put a special token; with
+        `already_has_special_tokens`, 1 for each id of a special token in `token_ids_0`."""
+        if already_has_special_tokens:
+            if token_ids_1 is not None:
+                raise ValueError(
+                    "token_ids_1 must be None when already_has_special_tokens=True: the ids "
+                    "already hold both sequences"
+                )
+            special = set(self.all_special_ids)
+            return [1 if i in special else 0 for i in token_ids_0]
+        mask = [1, *([0] * len(token_ids_0)), 1]
+        if token_ids_1 is not None:
+            mask += [*([0] * len(token_ids_1)), 1]
+        return mask
+
+    def convert_tokens_to_string(self, tokens: Sequence[str]) -> str:
+        """Tokens joined as the WordPiece decoder does (``##`` glued, its per-token clean-up)."""
+        for token in tokens:
+            if not isinstance(token, str):
+                raise TypeError(f"tokens must be str, got {type(token).__name__}")
+        return join_wordpieces(list(tokens))
+
+    def pad(
+        self,
+        encoded_inputs: Mapping[str, Any] | Sequence[Mapping[str, Any]],
+        padding: bool | str = True,
+        max_length: int | None = None,
+        pad_to_multiple_of: int | None = None,
+        padding_side: str | None = None,
+        return_attention_mask: bool | None = None,
+        return_tensors: str | None = None,
+        verbose: bool = True,
+    ) -> Encoding:
+        """Pad encoded inputs, as transformers' ``pad``: one input (a dict of flat lists) or a
+        batch (a dict of lists of rows, or a list of dicts). ``input_ids`` get the pad id,
+        ``attention_mask`` (made if absent unless ``return_attention_mask=False``) 0,
+        ``token_type_ids`` 0 and ``special_tokens_mask`` 1; other keys are left as they are.
+        numpy arrays are accepted, and then come back as arrays unless `return_tensors` says."""
+        check_return_tensors(return_tensors)
+        data, was_numpy = padding_input(encoded_inputs)
+        settings = pp.resolve_settings(
+            padding, False, max_length, 0, add_special_tokens=True, overflow=False,
+            model_max_length=self.model_max_length, pad_to_multiple_of=pad_to_multiple_of,
+            padding_side=self.padding_side if padding_side is None else padding_side,
+        )  # fmt: skip
+        padded = pad_columns(data, settings, self.pad_token_id, return_attention_mask is not False)
+        if return_tensors == "np" or (return_tensors is None and was_numpy):
+            padded = as_numpy(padded)
+        return Encoding(padded, None)
+
+    def save_pretrained(self, save_directory: str | os.PathLike[str]) -> tuple[str, ...]:
+        """Write ``vocab.txt``, ``tokenizer_config.json`` and ``special_tokens_map.json`` into
+        `save_directory` (made if needed), which this class and transformers' `BertTokenizer`
+        both load back as the same tokenizer. Returns the paths written."""
+        return save_tokenizer(self, save_directory)
 
     # ------------------------------------------------------------------ decoding
 
@@ -421,6 +544,46 @@ class WordPieceTokenizer:
 
     def batch_decode(self, sequences: Iterable[Sequence[int]], **kwargs: Any) -> list[str]:
         return [self.decode(s, **kwargs) for s in sequences]
+
+
+def _batch_of_texts_or_pairs(batch: Sequence[Any]) -> _Inputs:
+    """A batch of texts, or of ``(text, pair)`` tuples (transformers takes both, mixed)."""
+    texts: list[str] = []
+    pairs: list[str | None] = []
+    for i, item in enumerate(batch):
+        if isinstance(item, (list, tuple)):
+            if len(item) != 2:
+                raise ValueError(f"text[{i}] must be a str or a (text, pair) tuple, got {len(item)} items")
+            texts.append(check_text(item[0], f"text[{i}][0]"))
+            pairs.append(check_text(item[1], f"text[{i}][1]"))
+        else:
+            texts.append(check_text(item, f"text[{i}]"))
+            pairs.append(None)
+    return tuple(texts), tuple(pairs)
+
+
+def _words(value: Any, what: str) -> tuple[str, ...]:
+    """One pre-split text: a list of words."""
+    if not isinstance(value, (list, tuple)):
+        raise TypeError(f"with is_split_into_words=True, {what} must be a list of words (str), "
+                        f"got {type(value).__name__}")  # fmt: skip
+    return tuple(check_text(w, f"{what}[{j}]") for j, w in enumerate(value))
+
+
+def _word_inputs(text: Any, text_pair: Any) -> tuple[_Inputs, bool]:
+    """is_split_into_words=True: a list of words, or a batch of such lists (as transformers
+    tells them apart: by whether the first item is a list)."""
+    batched = isinstance(text, (list, tuple)) and len(text) > 0 and isinstance(text[0], (list, tuple))
+    if not batched:
+        pair = None if text_pair is None else _words(text_pair, "text_pair")
+        return ((_words(text, "text"),), (pair,)), False
+    texts = tuple(_words(t, f"text[{i}]") for i, t in enumerate(text))
+    if text_pair is None:
+        return (texts, (None,) * len(texts)), True
+    if not isinstance(text_pair, (list, tuple)) or len(text_pair) != len(texts):
+        raise ValueError("with is_split_into_words=True and a batch, text_pair must be a list of as "
+                         "many word lists as text")  # fmt: skip
+    return (texts, tuple(_words(p, f"text_pair[{i}]") for i, p in enumerate(text_pair))), True
 
 
 def _as_sequence(ids: Any) -> list[Any]:
