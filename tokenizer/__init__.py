@@ -24,10 +24,22 @@ asked, ``special_tokens_mask``, ``offset_mapping``, ``length``,
   and padding (what question answering needs to find the context);
 * ``tokens(i=0)``: the token strings.
 
+The Encoding's keys also read as attributes (``enc.input_ids``), and it has `BatchEncoding`'s
+alignment methods: ``char_to_token``, ``token_to_chars``, ``word_to_tokens``, ``char_to_word``,
+``word_to_chars``, ``token_to_word``, ``token_to_sequence``.
+
+transformers' call conventions work: ``return_tensors="np"`` (int64 arrays; numpy is imported
+only then), ``is_split_into_words=True``, a batch of ``(text, pair)`` tuples,
+``padding_side``/``truncation_side`` (attributes, options, config fields; ``padding_side``
+also per call), ``pad_to_multiple_of``, and the warning when a row exceeds
+``model_max_length`` without truncation (logged once per tokenizer).
+
 Special tokens: ``unk_token``/``sep_token``/``pad_token``/``cls_token``/``mask_token`` and
 their ``*_id`` properties, ``all_special_tokens``, ``all_special_ids``, ``special_tokens_map``;
 also ``vocab_size``, ``model_max_length``, ``convert_tokens_to_ids``,
-``convert_ids_to_tokens``, ``tokenize``, ``encode``, ``decode``, ``batch_decode``.
+``convert_ids_to_tokens``, ``convert_tokens_to_string``, ``tokenize``, ``encode``, ``decode``,
+``batch_decode``, ``pad``, ``save_pretrained``, ``build_inputs_with_special_tokens``,
+``get_special_tokens_mask``.
 
 Modes and Python versions. The default mode equals the Rust tokenizer on every Python: its
 character classes (whitespace, removed controls, punctuation, CJK, nonspacing marks) are frozen
@@ -44,8 +56,9 @@ Modules, in reading order: `_unicode` (character rules; `_unicode_tables` holds 
 data, written by ``scripts/make_unicode_tables.py``), `basic` (cleaning, splitting),
 `wordpiece` (vocabulary, greedy longest-match-first), `encoder` (text -> ids, the word cache),
 `postprocess` (truncation, overflow windows, special tokens, padding), `encoding` (the
-returned dict), `decoding` (ids -> text), `loading` (the files) and `checks` (argument
-rules), and `tokenizer` (the class that ties them together). See
+returned dict), `decoding` (ids -> text), `padding` (`pad()` of encoded inputs), `loading`
+(the files, read and written) and `checks` (argument rules), and `tokenizer` (the class that
+ties them together). See
 ``docs/tokenizer.md`` for the differences between the Rust and Python tokenizers.
 """
 
