@@ -480,3 +480,23 @@ def test_too_long_warning_like_transformers(shared_model_path, case):
     want = _logged("transformers.tokenization_utils_base", lambda: call(rust))
     got = _logged("tokenizer.tokenizer", lambda: call(ours))
     assert got == want
+
+
+def test_too_long_warning_shows_without_logging_configured(shared_model_path):
+    """As transformers' does: a program that configured no logging still sees it, once."""
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    script = (
+        "import sys\n"
+        "from tokenizer import WordPieceTokenizer\n"
+        "tok = WordPieceTokenizer.from_pretrained(sys.argv[1])\n"
+        "tok('a ' * 600)\n"
+        "tok('b ' * 700)\n"
+    )
+    root = Path(__file__).resolve().parent.parent
+    done = subprocess.run([sys.executable, "-c", script, str(shared_model_path)], cwd=root,
+                          capture_output=True, text=True, check=True)  # fmt: skip
+    assert done.stderr.count("Token indices sequence length is longer") == 1, done.stderr
+    assert "(602 > 512)" in done.stderr

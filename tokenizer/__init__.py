@@ -32,7 +32,8 @@ transformers' call conventions work: ``return_tensors="np"`` (int64 arrays; nump
 only then), ``is_split_into_words=True``, a batch of ``(text, pair)`` tuples,
 ``padding_side``/``truncation_side`` (attributes, options, config fields; ``padding_side``
 also per call), ``pad_to_multiple_of``, and the warning when a row exceeds
-``model_max_length`` without truncation (logged once per tokenizer).
+``model_max_length`` without truncation (logged once per tokenizer, logger
+``tokenizer.tokenizer``).
 
 Special tokens: ``unk_token``/``sep_token``/``pad_token``/``cls_token``/``mask_token`` and
 their ``*_id`` properties, ``all_special_tokens``, ``all_special_ids``, ``special_tokens_map``;

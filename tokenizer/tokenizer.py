@@ -16,6 +16,7 @@ special tokens get ``(0, 0)``.
 
 from __future__ import annotations
 
+import functools
 import logging
 import operator
 import os
@@ -350,7 +351,7 @@ class WordPieceTokenizer:
         check_return_tensors(return_tensors)
         check_bool("is_split_into_words", is_split_into_words)
         inputs, batched = self._inputs(text, text_pair, is_split_into_words)
-        settings = pp.resolve_settings(
+        settings = _settings(
             padding, truncation, max_length, stride, add_special_tokens=add_special_tokens,
             overflow=return_overflowing_tokens, model_max_length=self.model_max_length,
             pad_to_multiple_of=pad_to_multiple_of, truncation_side=self.truncation_side,
@@ -544,6 +545,22 @@ class WordPieceTokenizer:
 
     def batch_decode(self, sequences: Iterable[Sequence[int]], **kwargs: Any) -> list[str]:
         return [self.decode(s, **kwargs) for s in sequences]
+
+
+def _settings(*args: Any, **kwargs: Any) -> pp.Settings:
+    """`postprocess.resolve_settings`, remembered: most calls repeat the same few settings, and
+    resolving them costs more than tokenizing a short text. (Unhashable arguments, e.g. a
+    list given as `padding`, skip the cache and get resolve_settings' error.)"""
+    try:
+        return _cached_settings(*args, **kwargs)
+    except TypeError as exc:
+        if "unhashable" not in str(exc):
+            raise
+        return pp.resolve_settings(*args, **kwargs)
+
+
+# typed: True and 1 (equal, same hash) are different arguments here.
+_cached_settings = functools.lru_cache(maxsize=256, typed=True)(pp.resolve_settings)
 
 
 def _batch_of_texts_or_pairs(batch: Sequence[Any]) -> _Inputs:
