@@ -45,6 +45,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import logging
 import os
 import stat
 import sys
@@ -122,6 +123,18 @@ def _show_warning(
     file: Any = None, line: str | None = None,
 ) -> None:
     report(str(message), kind="warning")
+
+
+class _ReportHandler(logging.Handler):
+    """Log records of the project's packages (e.g. the tokenizer's too-long warning) as one
+    `numpy-distilbert: warning: ...` line, like Python warnings, instead of Python's bare fallback."""
+
+    def emit(self, record: logging.LogRecord) -> None:
+        kind = "error" if record.levelno >= logging.ERROR else "warning"
+        report(record.getMessage(), kind=kind)
+
+
+LOGGERS = ("tokenizer", "numpy_distilbert")  # the packages whose log records the CLI reports
 
 
 def _traceback_wanted(flag: bool) -> bool:
@@ -1048,10 +1061,15 @@ def main(argv: list[str] | None = None) -> int:
     saved = warnings.showwarning, _tracebacks
     warnings.showwarning = _show_warning
     _tracebacks = _traceback_wanted(args.traceback)
+    handler = _ReportHandler(logging.WARNING)
+    for name in LOGGERS:
+        logging.getLogger(name).addHandler(handler)
     try:
         return _main(args)
     finally:
         warnings.showwarning, _tracebacks = saved
+        for name in LOGGERS:
+            logging.getLogger(name).removeHandler(handler)
 
 
 def _main(args: argparse.Namespace) -> int:
