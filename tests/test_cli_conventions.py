@@ -195,7 +195,7 @@ def test_main_restores_the_warning_handler(models, capsys):
     with warnings.catch_warnings():
         warnings.simplefilter("always")  # the second run warns again (not once per location)
         original = warnings.showwarning
-        handlers = {name: list(logging.getLogger(name).handlers) for name in ("tokenizer", "numpy_distilbert")}
+        handlers = {name: list(logging.getLogger(name).handlers) for name in cli_module.LOGGERS}
         for _ in range(2):
             argv = ["fill-mask", "-m", str(models["mlm"]), "--targets", "Zzzqqx", "a [MASK] b"]
             assert cli_module.main(argv) == 0
