@@ -21,6 +21,7 @@ __version__ = "0.1.0"
 
 if TYPE_CHECKING:  # what type checkers and IDEs see; at run time `__getattr__` imports on demand
     from numpy_distilbert.auto import (
+        AutoConfig,
         AutoModel,
         AutoModelForMaskedLM,
         AutoModelForMultipleChoice,
@@ -58,6 +59,7 @@ _EXPORTS = {
     "DistilBertForTokenClassification": "numpy_distilbert.heads",
     "DistilBertForQuestionAnswering": "numpy_distilbert.heads",
     "DistilBertForMultipleChoice": "numpy_distilbert.heads",
+    "AutoConfig": "numpy_distilbert.auto",
     "AutoModel": "numpy_distilbert.auto",
     "AutoModelForMaskedLM": "numpy_distilbert.auto",
     "AutoModelForSequenceClassification": "numpy_distilbert.auto",
@@ -76,6 +78,7 @@ _EXPORTS = {
 }
 # A literal list, so that type checkers read it (tests/test_auto.py: it equals _EXPORTS' keys).
 __all__ = [
+    "AutoConfig",
     "AutoModel",
     "AutoModelForMaskedLM",
     "AutoModelForMultipleChoice",

@@ -7,6 +7,7 @@
     AutoModelForQuestionAnswering          encoder + start/end span scores
     AutoModelForMultipleChoice             encoder + one score per choice
     AutoTokenizer                          the WordPiece tokenizer of a model
+    AutoConfig                             the config class of config.json's model_type
     load_model                             whichever class config.json's `architectures` names
 
 `AutoModelFor<Task>.from_pretrained(path_or_id, dtype=np.float32, mmap=True, revision=None)`
@@ -199,6 +200,19 @@ class AutoModelForMultipleChoice(_AutoModelClass):
     task = MULTIPLE_CHOICE
 
 
+class AutoConfig:
+    """`AutoConfig.from_pretrained(path_or_id, revision=None)`: the family's config, by model_type."""
+
+    def __init__(self) -> None:
+        raise TypeError("AutoConfig is not instantiated; use AutoConfig.from_pretrained(path_or_id)")
+
+    @staticmethod
+    def from_pretrained(path_or_id: str | Path, revision: str | None = None) -> Any:
+        """Read config.json of a directory or a model id (found as `hub.resolve_model` finds it)."""
+        _, config = read_family(resolve_model(path_or_id, revision=revision))
+        return config
+
+
 class AutoTokenizer:
     """`AutoTokenizer.from_pretrained(path_or_id, revision=None, **tokenizer_kwargs)`.
 
@@ -260,6 +274,7 @@ register_family("distilbert", DistilBertConfig, {
 
 __all__ = [
     "TASKS",
+    "AutoConfig",
     "AutoModel",
     "AutoModelForMaskedLM",
     "AutoModelForMultipleChoice",

@@ -151,7 +151,8 @@ def test_outputs_index_like_transformers(checkpoints, torch_module, transformers
 def test_config_generic_names_match_transformers(checkpoints, transformers_module):
     directory = checkpoints["AutoModelForMaskedLM"]
     theirs = transformers_module.AutoConfig.from_pretrained(directory)
-    ours = DistilBertConfig.from_pretrained(directory)
+    ours = numpy_distilbert.AutoConfig.from_pretrained(directory)
+    assert type(ours) is DistilBertConfig and ours.model_type == theirs.model_type
     for name in ("hidden_size", "num_attention_heads", "num_hidden_layers"):
         assert getattr(ours, name) == getattr(theirs, name), name
     assert ours.intermediate_size == theirs.hidden_dim  # transformers maps no intermediate_size
@@ -240,7 +241,8 @@ def _with_config(source: Path, target: Path, **changes) -> Path:
 )
 def test_unknown_model_type_lists_the_supported_ones(random_checkpoints, tmp_path, model_type, message):
     directory = _with_config(random_checkpoints["DistilBertModel"], tmp_path / "m", model_type=model_type)
-    for loader in (numpy_distilbert.AutoModel, numpy_distilbert.AutoModelForMaskedLM):
+    loaders = (numpy_distilbert.AutoModel, numpy_distilbert.AutoModelForMaskedLM, numpy_distilbert.AutoConfig)
+    for loader in loaders:
         with pytest.raises(ConfigError, match=message):
             loader.from_pretrained(directory)
     with pytest.raises(ConfigError, match=message):
@@ -286,7 +288,7 @@ def test_register_family_refuses_mistakes(monkeypatch):
 
 
 def test_auto_classes_are_not_instantiated():
-    for name in ("AutoModel", "AutoModelForMaskedLM", "AutoTokenizer"):
+    for name in ("AutoModel", "AutoModelForMaskedLM", "AutoTokenizer", "AutoConfig"):
         with pytest.raises(TypeError, match=rf"use {name}\.from_pretrained"):
             getattr(numpy_distilbert, name)()
 
@@ -327,6 +329,8 @@ def test_model_ids_and_revisions_everywhere(random_checkpoints, tmp_path, monkey
             load("someone/tiny-ner")  # the default revision is not in this cache
     encoder = numpy_distilbert.AutoModel.from_pretrained("someone/tiny-ner", revision="v1")
     assert type(encoder) is DistilBertModel
+    config = numpy_distilbert.AutoConfig.from_pretrained("someone/tiny-ner", revision="v1")
+    assert config == DistilBertConfig.from_pretrained(snapshot)
     load_tokenizer = numpy_distilbert.AutoTokenizer.from_pretrained
     tokenizer = load_tokenizer("someone/tiny-ner", revision="v1", model_max_length=7)
     assert tokenizer.model_max_length == 7  # keyword arguments reach the tokenizer
