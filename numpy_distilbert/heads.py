@@ -29,7 +29,7 @@ from numpy.typing import ArrayLike, DTypeLike
 
 from numpy_distilbert.config import DistilBertConfig
 from numpy_distilbert.layers import linear
-from numpy_distilbert.model import DistilBertForMaskedLM, DistilBertModel, PretrainedModel
+from numpy_distilbert.model import DistilBertModel, PretrainedModel
 from numpy_distilbert.outputs import (
     MultipleChoiceModelOutput,
     QuestionAnsweringModelOutput,
@@ -204,39 +204,9 @@ class DistilBertForMultipleChoice(PretrainedModel):
         )
 
 
-# ------------------------------------------------------------ by class name
-# Every DistilBERT class, by the name config.json's `architectures` gives it.
-MODEL_CLASSES: dict[str, type[PretrainedModel]] = {
-    cls.__name__: cls
-    for cls in (
-        DistilBertModel,
-        DistilBertForMaskedLM,
-        DistilBertForSequenceClassification,
-        DistilBertForTokenClassification,
-        DistilBertForQuestionAnswering,
-        DistilBertForMultipleChoice,
-    )
-}
-
-
-def model_class_for(config: DistilBertConfig) -> type[PretrainedModel]:
-    """The class named by `config.architectures`; the bare encoder when the list is empty."""
-    if not config.architectures:
-        return DistilBertModel
-    for name in config.architectures:
-        if name in MODEL_CLASSES:
-            return MODEL_CLASSES[name]
-    raise ValueError(
-        f"config.json's architectures {list(config.architectures)} name no model this package "
-        f"implements; supported: {', '.join(MODEL_CLASSES)}"
-    )
-
-
 __all__ = [
-    "MODEL_CLASSES",
     "DistilBertForMultipleChoice",
     "DistilBertForQuestionAnswering",
     "DistilBertForSequenceClassification",
     "DistilBertForTokenClassification",
-    "model_class_for",
 ]

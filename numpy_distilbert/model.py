@@ -47,7 +47,7 @@ MLM_HEAD_PREFIXES = ("vocab_transform.", "vocab_layer_norm.", "vocab_projector."
 KNOWN_HEAD_PREFIXES = (*MLM_HEAD_PREFIXES, "pre_classifier.", "classifier.", "qa_outputs.")
 IGNORED_BUFFERS = ("embeddings.position_ids",)
 # Every DistilBERT class transformers saves checkpoints of, by the name config.json's
-# `architectures` gives it (heads.MODEL_CLASSES implements each one).
+# `architectures` gives it (auto.py registers each one).
 ARCHITECTURE_NAMES = (
     "DistilBertModel", "DistilBertForMaskedLM", "DistilBertForSequenceClassification",
     "DistilBertForTokenClassification", "DistilBertForQuestionAnswering", "DistilBertForMultipleChoice",

@@ -31,8 +31,9 @@ from typing import Any
 import numpy as np
 
 from numpy_distilbert import tolerances
+from numpy_distilbert.auto import model_class_for
 from numpy_distilbert.config import DistilBertConfig
-from numpy_distilbert.heads import DistilBertForMultipleChoice, model_class_for
+from numpy_distilbert.heads import DistilBertForMultipleChoice
 from numpy_distilbert.model import DistilBertForMaskedLM, DistilBertModel
 
 DEFAULT_TEXT = "Hello I'm a [MASK] model."
