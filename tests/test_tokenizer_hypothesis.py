@@ -113,3 +113,63 @@ def test_pairs_truncation_padding(toks, batch, padding, truncation, max_length, 
         _compare(toks["rust"], toks["ours"], (firsts, pairs), kw)
     else:
         _compare(toks["rust"], toks["ours"], batch[0], kw)
+
+
+@pytest.fixture(scope="module")
+def left_toks(shared_model_path):
+    """Both tokenizers with padding_side and truncation_side "left" (as attributes)."""
+    from conftest import require_module
+
+    from tokenizer import WordPieceTokenizer
+
+    transformers = require_module("transformers")
+    sides = dict(padding_side="left", truncation_side="left")
+    return {
+        "rust": transformers.BertTokenizer.from_pretrained(shared_model_path, **sides),
+        "ours": WordPieceTokenizer.from_pretrained(shared_model_path, **sides),
+    }
+
+
+@settings(max_examples=150, deadline=None)
+@given(
+    batch=st.lists(st.tuples(texts, texts), min_size=1, max_size=4),
+    padding=st.sampled_from([False, True, "max_length"]),
+    truncation=st.sampled_from([None, True, "only_first", "only_second"]),
+    max_length=st.one_of(st.none(), st.integers(0, 40)),
+    stride=st.integers(0, 6),
+    overflow=st.booleans(),
+    multiple=st.one_of(st.none(), st.integers(1, 8)),
+    padding_side=st.sampled_from([None, "left", "right"]),
+    left=st.booleans(),
+    form=st.sampled_from(["lists", "tuples", "words"]),
+)
+def test_sides_multiples_tuples_and_words(toks, left_toks, batch, padding, truncation, max_length, stride,
+                                          overflow, multiple, padding_side, left, form):  # fmt: skip
+    """padding_side (attribute and call argument), truncation_side, pad_to_multiple_of, a batch
+    of (text, pair) tuples and pre-split words, against Rust on random settings."""
+    pair = toks if not left else left_toks
+    kw = dict(padding=padding, truncation=truncation, max_length=max_length, stride=stride,
+              return_overflowing_tokens=overflow, pad_to_multiple_of=multiple, padding_side=padding_side,
+              return_offsets_mapping=True, return_special_tokens_mask=True)  # fmt: skip
+    if form == "tuples":
+        args: tuple = (batch,)
+    elif form == "words":
+        args = ([a.split() for a, _ in batch], [b.split() for _, b in batch])
+        kw["is_split_into_words"] = True
+    else:
+        args = ([a for a, _ in batch], [b for _, b in batch])
+    try:
+        want = pair["rust"](*args, **kw)
+    except BaseException as exc:  # tokenizers raises (or panics) on impossible settings
+        if isinstance(exc, (KeyboardInterrupt, SystemExit)):
+            raise
+        with pytest.raises(ValueError):
+            pair["ours"](*args, **kw)
+        return
+    got = pair["ours"](*args, **kw)
+    if padding and _is_ragged(want):  # transformers ragged, ours padded: see test_pairs_...
+        assert not _is_ragged(got)
+        return
+    assert dict(got) == dict(want)
+    for i in range(len(want["input_ids"])):
+        assert got.word_ids(i) == want.word_ids(i) and got.sequence_ids(i) == want.sequence_ids(i)

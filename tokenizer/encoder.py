@@ -216,7 +216,7 @@ class TextEncoder:
                 entry = cache.get(word)
                 if entry is None:
                     entry = entry_of(word)
-                ids.extend(entry.ids)
+                ids.extend(entry[0])  # entry.ids: indexing a tuple is the faster of the two here
         return ids
 
     def seq(self, text: str) -> TokenSeq:

@@ -260,6 +260,8 @@ def row_combinations(
     count is checked against `max_overflow_tokens` before any row is built. Without
     overflow only the main row is built.
     """
+    if settings.truncation is None and not settings.overflow:
+        return [(a, b)]  # nothing to cut: the common case, decided without a call
     keep_a, keep_b = kept_lengths(a, b, settings)
     stride, side = settings.stride, settings.truncation_side
     if not settings.overflow:
@@ -362,10 +364,14 @@ def padding_target(groups: list[list[Row]], settings: Settings) -> int:
     ragged; rows can only be longer when max_length leaves no room for the text (it is at
     most the number of special tokens), and there we pad to the longest row instead.
     """
-    target = max(len(row.ids) for g in groups for row in g)
+    longest = max(len(row.ids) for g in groups for row in g)
     if settings.padding == "max_length" and settings.max_length is not None:
-        target = max(settings.max_length, target)
-    return round_up(target, settings.pad_to_multiple_of)
+        target = settings.max_length
+    else:
+        target = longest
+    # pad_to_multiple_of rounds transformers' target; longer rows are padded to the longest
+    # (not rounded: transformers leaves them as they are)
+    return max(round_up(target, settings.pad_to_multiple_of), longest)
 
 
 def round_up(length: int, multiple: int | None) -> int:

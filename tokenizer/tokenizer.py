@@ -348,27 +348,28 @@ class WordPieceTokenizer:
         int64 numpy arrays. Without truncation, a row longer than `model_max_length` is logged
         once per tokenizer, as transformers does (``verbose=False``: not).
         """
-        check_return_tensors(return_tensors)
-        check_bool("is_split_into_words", is_split_into_words)
+        if return_tensors is not None:
+            check_return_tensors(return_tensors)
+        if is_split_into_words is not False:
+            check_bool("is_split_into_words", is_split_into_words)
         inputs, batched = self._inputs(text, text_pair, is_split_into_words)
         settings = _settings(
-            padding, truncation, max_length, stride, add_special_tokens=add_special_tokens,
-            overflow=return_overflowing_tokens, model_max_length=self.model_max_length,
-            pad_to_multiple_of=pad_to_multiple_of, truncation_side=self.truncation_side,
-            padding_side=self.padding_side if padding_side is None else padding_side,
+            padding, truncation, max_length, stride, add_special_tokens, return_overflowing_tokens,
+            self.model_max_length, pad_to_multiple_of,
+            self.padding_side if padding_side is None else padding_side, self.truncation_side,
         )  # fmt: skip
         groups = self._build_rows(inputs, settings, detail=return_offsets_mapping)
         built = _flatten(groups)
-        self._warn_if_too_long([len(row.ids) for row in built], settings.max_length, verbose)
-        keys = {
-            "token_type_ids": return_token_type_ids is not False,
-            "attention_mask": return_attention_mask is not False,
-            "special_tokens_mask": return_special_tokens_mask,
-            "offset_mapping": return_offsets_mapping,
-            "length": return_length,
-            "overflow_to_sample_mapping": return_overflowing_tokens,
-        }
-        data = _assemble(built, groups, keys, batched or return_tensors is not None)
+        if verbose and not self._warned_too_long:
+            self._warn_if_too_long([len(row.ids) for row in built], settings.max_length, verbose)
+        columns = _columns(
+            return_token_type_ids is not False, return_attention_mask is not False,
+            bool(return_special_tokens_mask), bool(return_offsets_mapping), bool(return_length),
+            bool(return_overflowing_tokens),
+        )  # fmt: skip
+        # A single text loses the batch level (not with overflow rows or tensors).
+        flat = not batched and not return_overflowing_tokens and return_tensors is None
+        data = _assemble(built, groups, columns, flat)
         if return_tensors == "np":
             data = as_numpy(data)
         rows: list[pp.Row] | LazyRows = built
@@ -547,20 +548,41 @@ class WordPieceTokenizer:
         return [self.decode(s, **kwargs) for s in sequences]
 
 
-def _settings(*args: Any, **kwargs: Any) -> pp.Settings:
-    """`postprocess.resolve_settings`, remembered: most calls repeat the same few settings, and
-    resolving them costs more than tokenizing a short text. (Unhashable arguments, e.g. a
-    list given as `padding`, skip the cache and get resolve_settings' error.)"""
+def _settings(*args: Any) -> pp.Settings:
+    """`postprocess.resolve_settings` of (padding, truncation, max_length, stride,
+    add_special_tokens, overflow, model_max_length, pad_to_multiple_of, padding_side,
+    truncation_side), remembered: most calls repeat the same few settings, and resolving them
+    costs more than tokenizing a short text. (Unhashable arguments, e.g. a list given as
+    `padding`, skip the cache and get resolve_settings' error.)"""
     try:
-        return _cached_settings(*args, **kwargs)
+        return _cached_settings(*args)
     except TypeError as exc:
         if "unhashable" not in str(exc):
             raise
-        return pp.resolve_settings(*args, **kwargs)
+        return _resolve_settings(*args)
+
+
+def _resolve_settings(
+    padding: Any,
+    truncation: Any,
+    max_length: Any,
+    stride: Any,
+    add_special_tokens: bool,
+    overflow: bool,
+    model_max_length: int,
+    pad_to_multiple_of: Any,
+    padding_side: str,
+    truncation_side: str,
+) -> pp.Settings:
+    return pp.resolve_settings(
+        padding, truncation, max_length, stride, add_special_tokens=add_special_tokens,
+        overflow=overflow, model_max_length=model_max_length, pad_to_multiple_of=pad_to_multiple_of,
+        padding_side=padding_side, truncation_side=truncation_side,
+    )  # fmt: skip
 
 
 # typed: True and 1 (equal, same hash) are different arguments here.
-_cached_settings = functools.lru_cache(maxsize=256, typed=True)(pp.resolve_settings)
+_cached_settings = functools.lru_cache(maxsize=256, typed=True)(_resolve_settings)
 
 
 def _batch_of_texts_or_pairs(batch: Sequence[Any]) -> _Inputs:
@@ -623,18 +645,20 @@ _COLUMNS: dict[str, Callable[[list[pp.Row], list[list[pp.Row]]], list[Any]]] = {
 }
 
 
+@functools.lru_cache(maxsize=64)
+def _columns(*flags: bool) -> tuple[str, ...]:
+    """The optional keys asked for, in transformers' order (`flags` in the order of _COLUMNS)."""
+    return tuple(key for key, wanted in zip(_COLUMNS, flags, strict=True) if wanted)
+
+
 def _assemble(
-    rows: list[pp.Row], groups: list[list[pp.Row]], keys: dict[str, bool], batched: bool
+    rows: list[pp.Row], groups: list[list[pp.Row]], columns: tuple[str, ...], flat: bool
 ) -> dict[str, Any]:
-    """transformers' dict from the rows (`groups` flattened): ``input_ids`` and the asked-for
-    `keys`."""
+    """transformers' dict from the rows (`groups` flattened): ``input_ids`` and `columns`."""
     data: dict[str, Any] = {"input_ids": [r.ids for r in rows]}
-    for key, column in _COLUMNS.items():
-        if keys[key]:
-            data[key] = column(rows, groups)
-    if not batched and not keys["overflow_to_sample_mapping"]:
-        data = _unbatch(data)
-    return data
+    for key in columns:
+        data[key] = _COLUMNS[key](rows, groups)
+    return _unbatch(data) if flat else data
 
 
 def _unbatch(data: dict[str, Any]) -> dict[str, Any]:
