@@ -500,3 +500,12 @@ def test_too_long_warning_shows_without_logging_configured(shared_model_path):
                           capture_output=True, text=True, check=True)  # fmt: skip
     assert done.stderr.count("Token indices sequence length is longer") == 1, done.stderr
     assert "(602 > 512)" in done.stderr
+
+
+def test_an_empty_batch_is_empty_whatever_the_options(toks, np):
+    """transformers' Rust tokenizer raises IndexError on an empty batch; ours returns empty rows
+    (padding used to fail with max() of nothing)."""
+    for options in ({}, dict(padding=True), dict(padding="max_length", max_length=8, pad_to_multiple_of=4)):
+        enc = toks["ours"]([], **options)
+        assert dict(enc) == {"input_ids": [], "token_type_ids": [], "attention_mask": []}
+        assert toks["ours"]([], return_tensors="np", **options)["input_ids"].shape == (0,)

@@ -364,7 +364,7 @@ def padding_target(groups: list[list[Row]], settings: Settings) -> int:
     ragged; rows can only be longer when max_length leaves no room for the text (it is at
     most the number of special tokens), and there we pad to the longest row instead.
     """
-    longest = max(len(row.ids) for g in groups for row in g)
+    longest = max((len(row.ids) for g in groups for row in g), default=0)  # 0: an empty batch
     if settings.padding == "max_length" and settings.max_length is not None:
         target = settings.max_length
     else:
