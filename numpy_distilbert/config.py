@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import json
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -345,6 +345,170 @@ class DistilBertConfig(_DistilBertFields):
         for name in self.__dataclass_fields__:
             if name != "extra":
                 data[name] = getattr(self, name)
+        data["architectures"] = list(self.architectures)
+        data["id2label"] = {str(k): v for k, v in self.id2label.items()}
+        return data
+
+
+# ------------------------------------------------------------------------------ BERT
+BERT_ACTIVATIONS = ("gelu", "relu", "gelu_new")
+# BERT's options this package does not implement, with the one value it does: a config asking
+# for another is refused, never silently run as absolute-position, encoder-only BERT.
+BERT_UNSUPPORTED = {"position_embedding_type": "absolute", "is_decoder": False, "add_cross_attention": False}
+
+
+@dataclass(frozen=True)
+class BertConfig:
+    """BERT's hyper-parameters under transformers' BertConfig names (a frozen dataclass).
+
+    Defaults are transformers' (bert-base-uncased's sizes). The encoder reads the same
+    DistilBERT-style names (`dim`, `n_heads`, `n_layers`, `hidden_dim`, `activation`) as
+    read-only properties, so both families share one transformer stack. Unknown keys go to
+    `extra`. Refused: `position_embedding_type` other than "absolute", `hidden_act` other
+    than gelu / relu / gelu_new, `is_decoder`, `add_cross_attention`.
+    """
+
+    model_type: ClassVar[str] = "bert"
+
+    vocab_size: int = TRANSFORMERS_DEFAULT_VOCAB_SIZE
+    hidden_size: int = 768
+    num_hidden_layers: int = 12
+    num_attention_heads: int = 12
+    intermediate_size: int = 3072
+    hidden_act: str = "gelu"
+    max_position_embeddings: int = 512
+    type_vocab_size: int = 2
+    layer_norm_eps: float = 1e-12
+    pad_token_id: int | None = 0
+    position_embedding_type: str = "absolute"
+    is_decoder: bool = False
+    add_cross_attention: bool = False
+    architectures: tuple[str, ...] = ()
+    id2label: dict[int, str] = field(default_factory=dict)
+    label2id: dict[str, int] = field(default_factory=dict)
+    problem_type: str | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        for name in ("vocab_size", "hidden_size", "num_hidden_layers", "num_attention_heads",
+                     "intermediate_size", "max_position_embeddings", "type_vocab_size"):  # fmt: skip
+            value = getattr(self, name)
+            if not _is_count(value) or value == 0:
+                raise ConfigError(f"config field {name!r} must be a positive integer, got {_short(value)}")
+        if self.hidden_size % self.num_attention_heads != 0:
+            raise ConfigError(
+                f"config field 'num_attention_heads' ({self.num_attention_heads}) must divide "
+                f"'hidden_size' ({self.hidden_size}) evenly"
+            )
+        if not isinstance(self.hidden_act, str) or self.hidden_act not in BERT_ACTIVATIONS:
+            raise ConfigError(
+                f"config field 'hidden_act' must be one of {BERT_ACTIVATIONS}, got {_short(self.hidden_act)}"
+            )
+        eps = self.layer_norm_eps
+        if isinstance(eps, bool) or not isinstance(eps, (int, float)) or not (0 < eps < 1):
+            raise ConfigError(f"config field 'layer_norm_eps' must be a number in (0, 1), got {_short(eps)}")
+        for name, supported in BERT_UNSUPPORTED.items():
+            value = getattr(self, name)
+            if value != supported or type(value) is not type(supported):
+                raise ConfigError(
+                    f"config field {name!r} is {_short(value)}; this package implements only "
+                    f"{name}={supported!r} (an encoder with absolute learned positions)"
+                )
+        pad = self.pad_token_id
+        if pad is not None and not _is_count(pad):
+            raise ConfigError(
+                f"config field 'pad_token_id' must be an integer >= 0 or null, got {_short(pad)}"
+            )
+        names = self.architectures
+        if not (isinstance(names, tuple) and all(isinstance(name, str) for name in names)):
+            raise ConfigError(
+                f"config field 'architectures' must be a list of class names, got {_short(names)}"
+            )
+        num_labels = self.extra.get("num_labels") if isinstance(self.extra, dict) else None
+        if num_labels is not None and (not _is_count(num_labels) or num_labels == 0):
+            raise ConfigError(
+                f"config field 'num_labels' must be a positive integer, got {_short(num_labels)}"
+            )
+        if self.problem_type is not None and self.problem_type not in PROBLEM_TYPES:
+            raise ConfigError(
+                f"config field 'problem_type' must be one of {PROBLEM_TYPES} or null, "
+                f"got {self.problem_type!r}"
+            )
+
+    # The names the shared encoder reads (DistilBERT's), read-only.
+    @property
+    def dim(self) -> int:
+        return self.hidden_size
+
+    @property
+    def n_heads(self) -> int:
+        return self.num_attention_heads
+
+    @property
+    def n_layers(self) -> int:
+        return self.num_hidden_layers
+
+    @property
+    def hidden_dim(self) -> int:
+        return self.intermediate_size
+
+    @property
+    def activation(self) -> str:
+        return self.hidden_act
+
+    @property
+    def head_dim(self) -> int:
+        return self.hidden_size // self.num_attention_heads
+
+    @property
+    def num_labels(self) -> int:
+        return len(self.id2label)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> BertConfig:
+        """Build from a parsed config.json. Unknown keys go to `extra`."""
+        if not isinstance(data, dict):
+            raise ConfigError(f"config must be a JSON object, got {type(data).__name__}")
+        _check_numbers_and_nesting(data)
+        if data.get("model_type", cls.model_type) != cls.model_type:
+            raise ConfigError(
+                f"config field 'model_type' is {_short(data['model_type'])}; {cls.__name__} reads "
+                f"{cls.model_type!r} configs"
+            )
+        known = {f.name for f in fields(cls) if f.name != "extra"}
+        kwargs = {key: value for key, value in data.items() if key in known}
+        kwargs = {key: value for key, value in kwargs.items() if value is not None or key not in LABEL_MAPS}
+        if kwargs.get("position_embedding_type", "absolute") is None:
+            kwargs.pop("position_embedding_type")  # transformers reads null as absolute
+        extra = {key: value for key, value in data.items() if key not in known and key != "model_type"}
+        if "architectures" in kwargs:
+            kwargs["architectures"] = _architectures(kwargs["architectures"])
+        if "id2label" in kwargs:
+            kwargs["id2label"] = _id2label(kwargs["id2label"])
+        if "label2id" in kwargs:
+            kwargs["label2id"] = _label2id(kwargs["label2id"])
+        return cls(**kwargs, extra=extra)
+
+    @classmethod
+    def from_json_file(cls, path: str | Path) -> BertConfig:
+        path = Path(path)
+        data = read_config_json(path)
+        try:
+            return cls.from_dict(data)
+        except ConfigError as exc:
+            raise ConfigError(f"{path}: {exc}") from None
+
+    @classmethod
+    def from_pretrained(cls, directory: str | Path) -> BertConfig:
+        """Read `config.json` from a model directory."""
+        return cls.from_json_file(Path(directory) / "config.json")
+
+    def to_dict(self) -> dict[str, Any]:
+        """The config.json form (the inverse of `from_dict`)."""
+        data: dict[str, Any] = {"model_type": self.model_type, **self.extra}
+        for f in fields(self):
+            if f.name != "extra":
+                data[f.name] = getattr(self, f.name)
         data["architectures"] = list(self.architectures)
         data["id2label"] = {str(k): v for k, v in self.id2label.items()}
         return data

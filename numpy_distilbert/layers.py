@@ -23,7 +23,7 @@ from numpy_distilbert.erf import erf, gelu_float32  # the numerics: fitted ratio
 
 __all__ = [
     "ACTIVATIONS", "attention", "attention_bias", "embed", "erf", "feed_forward", "gelu",
-    "layer_norm", "linear", "merge_heads", "multi_head_attention", "relu", "sinusoidal_positions",
+    "gelu_new", "layer_norm", "linear", "merge_heads", "multi_head_attention", "relu", "sinusoidal_positions",
     "softmax",
 ]
 
@@ -46,7 +46,17 @@ def relu(x: np.ndarray) -> np.ndarray:
     return np.maximum(x, 0)
 
 
-ACTIVATIONS = {"gelu": gelu, "relu": relu}
+def gelu_new(x: np.ndarray) -> np.ndarray:
+    """GELU's tanh approximation, 0.5·x·(1 + tanh(√(2/π)·(x + 0.044715·x³))), transformers' "gelu_new"."""
+    x = np.asarray(x)
+    if x.dtype.kind != "f":
+        x = x.astype(np.float64)
+    scale = np.asarray(math.sqrt(2.0 / math.pi), dtype=x.dtype)
+    inner = np.tanh(scale * (x + np.asarray(0.044715, dtype=x.dtype) * x * x * x))
+    return np.asarray(0.5, dtype=x.dtype) * x * (1.0 + inner)
+
+
+ACTIVATIONS = {"gelu": gelu, "relu": relu, "gelu_new": gelu_new}
 
 
 # -------------------------------------------------------------------------- basics
@@ -61,14 +71,16 @@ def linear(x: np.ndarray, w: np.ndarray, b: np.ndarray) -> np.ndarray:
     return y.reshape(*x.shape[:-1], w.shape[0])
 
 
-def layer_norm(x: np.ndarray, gamma: np.ndarray, beta: np.ndarray) -> np.ndarray:
+def layer_norm(
+    x: np.ndarray, gamma: np.ndarray, beta: np.ndarray, eps: float = LAYER_NORM_EPS
+) -> np.ndarray:
     """Normalise the last axis to zero mean and unit (biased) variance, then scale and shift.
 
-    x: [..., D]; gamma, beta: [D]. eps = 1e-12 as in DistilBERT.
+    x: [..., D]; gamma, beta: [D]. eps = 1e-12 as in DistilBERT; BERT reads its config's.
     """
     y = x - x.mean(axis=-1, keepdims=True)  # [..., D] centred; a fresh array, updated in place below
     variance = np.mean(np.square(y), axis=-1, keepdims=True)  # [..., 1]
-    y *= 1.0 / np.sqrt(variance + LAYER_NORM_EPS)
+    y *= 1.0 / np.sqrt(variance + eps)
     y *= gamma
     y += beta
     return y
@@ -108,15 +120,23 @@ def embed(
     position_embeddings: np.ndarray,
     gamma: np.ndarray,
     beta: np.ndarray,
+    token_type_ids: np.ndarray | None = None,
+    token_type_embeddings: np.ndarray | None = None,
+    eps: float = LAYER_NORM_EPS,
 ) -> np.ndarray:
-    """Token + learned position embeddings, then LayerNorm. DistilBERT has no token types.
+    """Token (+ token type) + learned position embeddings, then LayerNorm.
 
+    DistilBERT has no token types; BERT adds token_type_embeddings [T, D] at token_type_ids
+    [B, L] (summed in BERT's order: word + type, then position).
     input_ids: [B, L] int; word_embeddings: [V, D]; position_embeddings: [P, D] with P >= L.
     Returns [B, L, D].
     """
     seq_len = input_ids.shape[1]
-    x = word_embeddings[input_ids] + position_embeddings[:seq_len]  # [B, L, D]
-    return layer_norm(x, gamma, beta)
+    x = word_embeddings[input_ids]  # [B, L, D], a fresh array (fancy indexing copies)
+    if token_type_embeddings is not None and token_type_ids is not None:
+        x += token_type_embeddings[token_type_ids]
+    x += position_embeddings[:seq_len]
+    return layer_norm(x, gamma, beta, eps)
 
 
 # ----------------------------------------------------------------------- attention

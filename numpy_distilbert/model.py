@@ -21,7 +21,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import ClassVar, TypeVar
+from typing import Any, ClassVar, Protocol, TypeVar
 
 import numpy as np
 from numpy.typing import ArrayLike, DTypeLike, NDArray
@@ -30,6 +30,7 @@ from numpy_distilbert.config import DistilBertConfig
 from numpy_distilbert.hub import resolve_model
 from numpy_distilbert.layers import (
     ACTIVATIONS,
+    LAYER_NORM_EPS,
     attention_bias,
     embed,
     feed_forward,
@@ -89,29 +90,78 @@ class BlockWeights:
     out_norm: tuple[np.ndarray, np.ndarray]  # ([D], [D]) LayerNorm after the FFN
 
 
-def _take_block(ckpt: Checkpoint, config: DistilBertConfig, i: int, dtype: np.dtype) -> BlockWeights:
+@dataclass(frozen=True)
+class BlockNames:
+    """Where one family's checkpoint keeps a block's parameters: the one thing (with the
+    embeddings) in which BERT and DistilBERT differ. `layer` is formatted with the block
+    index; every other field names an nn.Linear / nn.LayerNorm under it (`.weight`, `.bias`)."""
+
+    layer: str
+    query: str
+    key: str
+    value: str
+    attention_out: str
+    attention_norm: str
+    ffn_in: str
+    ffn_out: str
+    output_norm: str
+
+
+DISTILBERT_BLOCK_NAMES = BlockNames(
+    layer="transformer.layer.{i}.", query="attention.q_lin", key="attention.k_lin",
+    value="attention.v_lin", attention_out="attention.out_lin", attention_norm="sa_layer_norm",
+    ffn_in="ffn.lin1", ffn_out="ffn.lin2", output_norm="output_layer_norm",
+)  # fmt: skip
+
+
+class EncoderConfig(Protocol):
+    """What the shared transformer stack reads of a family's config (DistilBERT's names)."""
+
+    @property
+    def dim(self) -> int: ...
+    @property
+    def hidden_dim(self) -> int: ...
+    @property
+    def n_heads(self) -> int: ...
+    @property
+    def n_layers(self) -> int: ...
+    @property
+    def vocab_size(self) -> int: ...
+    @property
+    def max_position_embeddings(self) -> int: ...
+
+
+def take_block(
+    ckpt: Checkpoint,
+    config: EncoderConfig,
+    i: int,
+    dtype: np.dtype,
+    names: BlockNames = DISTILBERT_BLOCK_NAMES,
+) -> BlockWeights:
+    """Block `i`'s parameters, found under `names` (the family's checkpoint layout)."""
     d, f = config.dim, config.hidden_dim
-    prefix = f"transformer.layer.{i}."
+    prefix = names.layer.format(i=i)
 
     def affine(name: str, out_features: int, in_features: int | None) -> tuple[np.ndarray, np.ndarray]:
         return ckpt.take_affine(prefix + name, out_features, in_features, dtype, why=f"layer {i}")
 
-    (w_q, b_q), (w_k, b_k), (w_v, b_v) = (affine(f"attention.{p}_lin", d, d) for p in "qkv")
-    w_out, b_out = affine("attention.out_lin", d, d)
-    w_ffn1, b_ffn1 = affine("ffn.lin1", f, d)
-    w_ffn2, b_ffn2 = affine("ffn.lin2", d, f)
+    qkv_names = (names.query, names.key, names.value)
+    (w_q, b_q), (w_k, b_k), (w_v, b_v) = (affine(name, d, d) for name in qkv_names)
+    w_out, b_out = affine(names.attention_out, d, d)
+    w_ffn1, b_ffn1 = affine(names.ffn_in, f, d)
+    w_ffn2, b_ffn2 = affine(names.ffn_out, d, f)
     return BlockWeights(
         # One [3D, D] matrix makes q, k and v in a single matrix product (a copy of 3·D² floats).
         w_qkv=np.concatenate([w_q, w_k, w_v]),
         b_qkv=np.concatenate([b_q, b_k, b_v]),
         w_out=w_out,
         b_out=b_out,
-        sa_norm=affine("sa_layer_norm", d, None),
+        sa_norm=affine(names.attention_norm, d, None),
         w_ffn1=w_ffn1,
         b_ffn1=b_ffn1,
         w_ffn2=w_ffn2,
         b_ffn2=b_ffn2,
-        out_norm=affine("output_layer_norm", d, None),
+        out_norm=affine(names.output_norm, d, None),
     )
 
 
@@ -121,22 +171,56 @@ def transformer_block(
     n_heads: int,
     bias: np.ndarray | None,
     activation: Callable[[np.ndarray], np.ndarray],
+    eps: float = LAYER_NORM_EPS,
 ) -> tuple[np.ndarray, np.ndarray]:
     """x: [B, L, D] -> ([B, L, D], attention weights [B, H, L, L]).
 
-    Post-LayerNorm, as DistilBERT: the sum of input and sub-layer output is normalised.
+    Post-LayerNorm, as DistilBERT and BERT: the sum of input and sub-layer output is
+    normalised (eps: DistilBERT's fixed 1e-12, BERT's config.layer_norm_eps).
     """
     attended, weights = multi_head_attention(x, p.w_qkv, p.b_qkv, p.w_out, p.b_out, n_heads, bias)
     attended += x  # the residual, added in place into the sub-layer's fresh output
-    x = layer_norm(attended, *p.sa_norm)
+    x = layer_norm(attended, *p.sa_norm, eps)
     fed = feed_forward(x, p.w_ffn1, p.b_ffn1, p.w_ffn2, p.b_ffn2, activation)
     fed += x
-    return layer_norm(fed, *p.out_norm), weights
+    return layer_norm(fed, *p.out_norm, eps), weights
+
+
+def run_encoder(
+    x: np.ndarray,
+    blocks: Sequence[BlockWeights],
+    n_heads: int,
+    mask: np.ndarray | None,
+    activation: Callable[[np.ndarray], np.ndarray],
+    eps: float = LAYER_NORM_EPS,
+    output_hidden_states: bool = False,
+    output_attentions: bool = False,
+) -> BaseModelOutput:
+    """The transformer stack both families share: embeddings x [B, L, D] -> BaseModelOutput.
+
+    mask: [B, L] bool (True = token) or None for no padding.
+    """
+    bias = None if mask is None or mask.all() else attention_bias(mask, x.dtype)
+    # Intermediates are kept only when asked for: at 32×128 the attention weights alone
+    # are 25 MB a layer.
+    hidden_states = [x] if output_hidden_states else None
+    attentions: list[np.ndarray] | None = [] if output_attentions else None
+    for block in blocks:
+        x, weights = transformer_block(x, block, n_heads, bias, activation, eps)
+        if hidden_states is not None:
+            hidden_states.append(x)
+        if attentions is not None:
+            attentions.append(weights)
+    return BaseModelOutput(
+        last_hidden_state=x,
+        hidden_states=None if hidden_states is None else tuple(hidden_states),
+        attentions=None if attentions is None else tuple(attentions),
+    )
 
 
 # ------------------------------------------------------------------------ inputs
 def prepare_inputs(
-    input_ids: ArrayLike, attention_mask: ArrayLike | None, config: DistilBertConfig
+    input_ids: ArrayLike, attention_mask: ArrayLike | None, config: EncoderConfig
 ) -> tuple[NDArray[np.int64], NDArray[np.bool_] | None]:
     """Validate and convert inputs. A 1-D sequence counts as a batch of one.
 
@@ -201,14 +285,14 @@ def _list_names(names: list[str], limit: int = 10) -> str:
     return ", ".join(names[:limit]) + (f" and {len(names) - limit} more" if len(names) > limit else "")
 
 
-def declared_architecture(config: DistilBertConfig) -> str | None:
-    """The first DistilBERT class config.json's `architectures` names, or None."""
-    return next((name for name in config.architectures if name in ARCHITECTURE_NAMES), None)
+def declared_architecture(config: Any, names: Sequence[str] = ARCHITECTURE_NAMES) -> str | None:
+    """The first class of `names` (default: DistilBERT's) config.json's `architectures` names, or None."""
+    return next((name for name in config.architectures if name in names), None)
 
 
-def _head_tensor_groups(checkpoint: Checkpoint) -> list[str]:
+def _head_tensor_groups(checkpoint: Checkpoint, prefixes: Sequence[str] = KNOWN_HEAD_PREFIXES) -> list[str]:
     """Which head prefixes the checkpoint holds tensors under, e.g. ['pre_classifier.*', 'classifier.*']."""
-    return [f"{p}*" for p in KNOWN_HEAD_PREFIXES if any(n.startswith(p) for n in checkpoint.tensors)]
+    return [f"{p}*" for p in prefixes if any(n.startswith(p) for n in checkpoint.tensors)]
 
 
 class PretrainedModel:
@@ -221,12 +305,23 @@ class PretrainedModel:
     sentiment classifier) and initialise the rest at random, which gives meaningless output.
     """
 
-    config: DistilBertConfig
+    config: Any
     dtype: np.dtype
-    config_class: ClassVar[type[DistilBertConfig]] = DistilBertConfig  # reads config.json
+    config_class: ClassVar[type[Any]] = DistilBertConfig  # reads config.json
     head_prefixes: ClassVar[tuple[str, ...]] = ()
+    # The family's checkpoint conventions (DistilBERT's here; BERT's classes override them).
+    family_name: ClassVar[str] = "DistilBERT"
+    base_class_name: ClassVar[str] = "DistilBertModel"
+    architecture_names: ClassVar[tuple[str, ...]] = ARCHITECTURE_NAMES
+    known_head_prefixes: ClassVar[tuple[str, ...]] = KNOWN_HEAD_PREFIXES
+    # Tensors (by name prefix) a class may leave unused without complaint.
+    ignored_prefixes: ClassVar[tuple[str, ...]] = IGNORED_BUFFERS
+    # Checkpoints declared as these classes also serve this one (a pre-training checkpoint
+    # holds a whole MLM head), with the head tensors under `tolerated_prefixes` left unused.
+    also_loads: ClassVar[tuple[str, ...]] = ()
+    tolerated_prefixes: ClassVar[tuple[str, ...]] = ()
 
-    def __init__(self, config: DistilBertConfig, checkpoint: Checkpoint, dtype: DTypeLike = np.float32):
+    def __init__(self, config: Any, checkpoint: Checkpoint, dtype: DTypeLike = np.float32):
         raise NotImplementedError
 
     @classmethod
@@ -255,57 +350,65 @@ class PretrainedModel:
         path = resolve_model(path_or_id, revision=revision)
         config = cls.config_class.from_pretrained(path)
         checkpoint = load_checkpoint(path, mmap=mmap)
+        cls.canonicalize_names(checkpoint)
         cls._check_declared_head(path, config, checkpoint)
         cls._check_foreign_head(path, config, checkpoint)
         model = cls(config, checkpoint, dtype)
         cls._check_unused(path, checkpoint)
         return model
 
+    @staticmethod
+    def canonicalize_names(checkpoint: Checkpoint) -> None:
+        """The family's spelling of tensor names, in place (weights.canonical_name did DistilBERT's)."""
+
     @classmethod
-    def _check_declared_head(cls, path: str | Path, config: DistilBertConfig, checkpoint: Checkpoint) -> None:
+    def _check_declared_head(cls, path: str | Path, config: Any, checkpoint: Checkpoint) -> None:
         """A head class refuses a checkpoint whose config.json declares another head."""
-        declared = declared_architecture(config)
-        if not cls.head_prefixes or declared in (None, cls.__name__, "DistilBertModel"):
+        declared = declared_architecture(config, cls.architecture_names)
+        if not cls.head_prefixes or declared in (None, cls.__name__, cls.base_class_name, *cls.also_loads):
             return
         raise CheckpointError(
             f"{path}: config.json's architectures say this is a {declared} checkpoint, not "
             f"{cls.__name__} ({cls._needs_and_holds(checkpoint)}). "
-            f"Load it with {declared}, or with DistilBertModel for the encoder alone."
+            f"Load it with {declared}, or with {cls.base_class_name} for the encoder alone."
         )
 
     @classmethod
     def _needs_and_holds(cls, checkpoint: Checkpoint) -> str:
         needs = ", ".join(f"{p}*" for p in cls.head_prefixes)
-        holds = ", ".join(_head_tensor_groups(checkpoint)) or "no head tensors"
+        holds = ", ".join(_head_tensor_groups(checkpoint, cls.known_head_prefixes)) or "no head tensors"
         return f"{cls.__name__} needs {needs}; the checkpoint holds {holds}"
 
     @classmethod
-    def _check_foreign_head(cls, path: str | Path, config: DistilBertConfig, checkpoint: Checkpoint) -> None:
+    def _check_foreign_head(cls, path: str | Path, config: Any, checkpoint: Checkpoint) -> None:
         """A head class refuses a checkpoint holding another head's tensors: they say what it is for."""
         if not cls.head_prefixes:
             return
+        own = cls.head_prefixes + cls.tolerated_prefixes
         foreign = sorted(
             name for name in checkpoint.tensors
-            if name.startswith(KNOWN_HEAD_PREFIXES) and not name.startswith(cls.head_prefixes)
+            if name.startswith(cls.known_head_prefixes) and not name.startswith(own)
         )  # fmt: skip
         if foreign:
-            declared = declared_architecture(config)
+            declared = declared_architecture(config, cls.architecture_names)
             made_for = f"a {declared} checkpoint" if declared else "a checkpoint of another head"
             raise CheckpointError(
                 f"{path}: tensors {_list_names(foreign)} belong to another head: this is {made_for}, "
                 f"not {cls.__name__} ({cls._needs_and_holds(checkpoint)}). Load it with the class "
-                f"its head was trained as, or with DistilBertModel for the encoder alone."
+                f"its head was trained as, or with {cls.base_class_name} for the encoder alone."
             )
 
-    @staticmethod
-    def _check_unused(path: str | Path, checkpoint: Checkpoint) -> None:
-        """Tensors nobody took and no head owns: a name DistilBERT does not have is refused."""
+    @classmethod
+    def _check_unused(cls, path: str | Path, checkpoint: Checkpoint) -> None:
+        """Tensors nobody took and no head owns: a name the family does not have is refused."""
         unexpected = [
             name for name in checkpoint.unused()
-            if not name.startswith(KNOWN_HEAD_PREFIXES) and name not in IGNORED_BUFFERS
+            if not name.startswith(cls.known_head_prefixes) and not name.startswith(cls.ignored_prefixes)
         ]  # fmt: skip
         if unexpected:
-            raise CheckpointError(f"{path}: unexpected tensors for DistilBERT: {_list_names(unexpected)}")
+            raise CheckpointError(
+                f"{path}: unexpected tensors for {cls.family_name}: {_list_names(unexpected)}"
+            )
 
 
 class DistilBertModel(PretrainedModel):
@@ -329,7 +432,7 @@ class DistilBertModel(PretrainedModel):
                 positions, (config.max_position_embeddings, d), dtype
             )  # [P, D]
         self.embedding_norm = checkpoint.take_affine("embeddings.LayerNorm", d, None, dtype)
-        self.blocks = [_take_block(checkpoint, config, i, dtype) for i in range(config.n_layers)]
+        self.blocks = [take_block(checkpoint, config, i, dtype) for i in range(config.n_layers)]
         self.activation = ACTIVATIONS[config.activation]
 
     def __call__(
@@ -347,22 +450,10 @@ class DistilBertModel(PretrainedModel):
         """
         ids, mask = prepare_inputs(input_ids, attention_mask, self.config)
         x = embed(ids, self.word_embeddings, self.position_embeddings, *self.embedding_norm)
-        bias = None if mask is None or mask.all() else attention_bias(mask, self.dtype)
-        # Intermediates are kept only when asked for: at 32×128 the attention weights alone
-        # are 25 MB a layer.
-        hidden_states = [x] if output_hidden_states else None
-        attentions: list[np.ndarray] | None = [] if output_attentions else None
-        for block in self.blocks:
-            x, weights = transformer_block(x, block, self.config.n_heads, bias, self.activation)
-            if hidden_states is not None:
-                hidden_states.append(x)
-            if attentions is not None:
-                attentions.append(weights)
-        return BaseModelOutput(
-            last_hidden_state=x,
-            hidden_states=None if hidden_states is None else tuple(hidden_states),
-            attentions=None if attentions is None else tuple(attentions),
-        )
+        return run_encoder(
+            x, self.blocks, self.config.n_heads, mask, self.activation,
+            output_hidden_states=output_hidden_states, output_attentions=output_attentions,
+        )  # fmt: skip
 
 
 def _select_positions(hidden: np.ndarray, positions: Positions) -> np.ndarray:
