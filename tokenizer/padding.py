@@ -61,13 +61,7 @@ def pad_columns(
     ids = data["input_ids"]
     single = len(ids) == 0 or is_int(ids[0])
     batch = {key: [value] if single else value for key, value in data.items()}
-    rows = batch["input_ids"]
-    for key, value in batch.items():
-        if not isinstance(value, list) or len(value) != len(rows):
-            raise ValueError(f"pad: {key!r} has not one row per row of 'input_ids' ({len(rows)})")
-    for i, row in enumerate(rows):
-        if not isinstance(row, list) or not all(is_int(t) for t in row):
-            raise TypeError(f"pad: input_ids row {i} must be a list of int")
+    rows = _checked_rows(batch)
     if make_attention_mask and "attention_mask" not in batch:
         batch["attention_mask"] = [[1] * len(row) for row in rows]
     target = _target(rows, settings)
@@ -77,6 +71,18 @@ def pad_columns(
                 batch[key] = [_pad(r, target - len(ids_row), fill, settings.padding_side)
                               for r, ids_row in zip(batch[key], rows, strict=True)]  # fmt: skip
     return {key: value[0] if single else value for key, value in batch.items()}
+
+
+def _checked_rows(batch: dict[str, Any]) -> list[list[int]]:
+    """The input_ids rows, after checking that every column has one row per row."""
+    rows = batch["input_ids"]
+    for key, value in batch.items():
+        if not isinstance(value, list) or len(value) != len(rows):
+            raise ValueError(f"pad: {key!r} has not one row per row of 'input_ids' ({len(rows)})")
+    for i, row in enumerate(rows):
+        if not isinstance(row, list) or not all(is_int(t) for t in row):
+            raise TypeError(f"pad: input_ids row {i} must be a list of int")
+    return rows
 
 
 def _target(rows: list[list[int]], settings: Settings) -> int | None:

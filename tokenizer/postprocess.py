@@ -96,24 +96,33 @@ def resolve_settings(
             pad, max_length = (None, None) if unlimited else (pad, model_max_length)
         if trunc is not None:
             trunc, max_length = (None, max_length) if unlimited else (trunc, model_max_length)
-    stride = check_index("stride", stride, 0)
+    stride = _check_stride_fits(check_index("stride", stride, 0), trunc, max_length)
+    if pad_to_multiple_of is not None:
+        pad_to_multiple_of = check_index("pad_to_multiple_of", pad_to_multiple_of, 1)
+        _check_multiple_fits(pad_to_multiple_of, pad, trunc, max_length)
+    padding_side = check_side("padding_side", padding_side)
+    truncation_side = check_side("truncation_side", truncation_side)
+    return Settings(add_special_tokens, pad, trunc, max_length, stride, overflow, pad_to_multiple_of,
+                    padding_side, truncation_side)  # fmt: skip
+
+
+def _check_stride_fits(stride: int, trunc: str | None, max_length: int | None) -> int:
+    """A stride must leave each overflow window at least one new token of a single text."""
     if trunc is not None and max_length is not None and max_length >= 2 and stride >= max_length - 1:
         raise ValueError(
             f"stride ({stride}) must be smaller than max_length ({max_length}) minus the "
             f"special tokens of a single text (2), i.e. at most {max_length - 2}"
         )
-    if pad_to_multiple_of is not None:
-        pad_to_multiple_of = check_index("pad_to_multiple_of", pad_to_multiple_of, 1)
-        if pad and trunc and max_length is not None and max_length % pad_to_multiple_of:
-            # transformers refuses it too: padding would make rows longer than max_length.
-            raise ValueError(
-                f"truncation and padding are both on, but max_length ({max_length}) is not a "
-                f"multiple of pad_to_multiple_of ({pad_to_multiple_of})"
-            )
-    padding_side = check_side("padding_side", padding_side)
-    truncation_side = check_side("truncation_side", truncation_side)
-    return Settings(add_special_tokens, pad, trunc, max_length, stride, overflow, pad_to_multiple_of,
-                    padding_side, truncation_side)  # fmt: skip
+    return stride
+
+
+def _check_multiple_fits(multiple: int, pad: str | None, trunc: str | None, max_length: int | None) -> None:
+    """transformers refuses a truncation length that padding to the multiple would exceed."""
+    if pad and trunc and max_length is not None and max_length % multiple:
+        raise ValueError(
+            f"truncation and padding are both on, but max_length ({max_length}) is not a "
+            f"multiple of pad_to_multiple_of ({multiple})"
+        )
 
 
 def _padding_strategy(padding: Any) -> str | None:

@@ -29,16 +29,12 @@ from .checks import check_bool, check_index, check_model_max_length, check_never
 from .decoding import clean_up_tokenization, join_wordpieces
 from .encoder import TextEncoder, TokenSeq, check_text, seq_of_words
 from .encoding import Encoding, LazyRows, as_numpy, check_return_tensors
+from .inputs import Inputs, Text, normalize_inputs
 from .loading import SPECIAL_ROLES, load_pretrained, save_tokenizer
 from .padding import pad_columns, padding_input
 from .wordpiece import check_vocab, load_vocab_file
 
 logger = logging.getLogger(__name__)
-
-# A text: a string, or (is_split_into_words=True) a tuple of words.
-_Text = str | tuple[str, ...]
-# What `__call__` encodes: (texts, pairs), a pair None where there is none.
-_Inputs = tuple[tuple[_Text, ...], tuple[_Text | None, ...]]
 
 
 class WordPieceTokenizer:
@@ -352,7 +348,7 @@ class WordPieceTokenizer:
             check_return_tensors(return_tensors)
         if is_split_into_words is not False:
             check_bool("is_split_into_words", is_split_into_words)
-        inputs, batched = self._inputs(text, text_pair, is_split_into_words)
+        inputs, batched = normalize_inputs(text, text_pair, is_split_into_words)
         settings = _settings(
             padding, truncation, max_length, stride, add_special_tokens, return_overflowing_tokens,
             self.model_max_length, pad_to_multiple_of,
@@ -380,33 +376,7 @@ class WordPieceTokenizer:
 
     # ------------------------------------------------------------------ the steps of __call__
 
-    def _inputs(self, text: Any, text_pair: Any, split_into_words: bool) -> tuple[_Inputs, bool]:
-        """((texts, pairs), batched): tuples of checked strings (pre-split words: tuples of
-        strings), whether one text, a pair or a batch was given.
-
-        Tuples of the strings, not the caller's lists: the Encoding may re-encode them later
-        for word_ids(), and must see what was encoded now.
-        """
-        if split_into_words:
-            return _word_inputs(text, text_pair)
-        if not isinstance(text, (list, tuple)):
-            check_text(text)
-            if text_pair is not None:
-                check_text(text_pair, "text_pair")
-            # transformers treats an empty pair of a single text as no pair at all.
-            return ((text,), (text_pair if text_pair else None,)), False
-        if text_pair is None:
-            return _batch_of_texts_or_pairs(text), True
-        if not isinstance(text_pair, (list, tuple)):
-            raise TypeError(
-                f"when text is a batch, text_pair must be a list of str too, got {type(text_pair).__name__}"
-            )
-        if len(text_pair) != len(text):
-            raise ValueError(f"batch length of text ({len(text)}) and text_pair ({len(text_pair)}) differ")
-        texts = tuple(check_text(t, f"text[{i}]") for i, t in enumerate(text))
-        return (texts, tuple(check_text(t, f"text_pair[{i}]") for i, t in enumerate(text_pair))), True
-
-    def _build_rows(self, inputs: _Inputs, settings: pp.Settings, *, detail: bool) -> list[list[pp.Row]]:
+    def _build_rows(self, inputs: Inputs, settings: pp.Settings, *, detail: bool) -> list[list[pp.Row]]:
         """The output rows of each input (main row first, then its overflow), padded."""
         specials = self._specials
         ids_to_tokens = self.ids_to_tokens if detail else None
@@ -425,7 +395,7 @@ class WordPieceTokenizer:
                     pp.pad_row(row, target, specials, settings.padding_side)
         return groups
 
-    def _token_seq(self, text: _Text, detail: bool) -> TokenSeq:
+    def _token_seq(self, text: Text, detail: bool) -> TokenSeq:
         if isinstance(text, tuple):
             return seq_of_words(self._encoder, text, detail)
         return self._encoder.seq(text) if detail else TokenSeq(self._encoder.ids(text), [], [])
@@ -583,46 +553,6 @@ def _resolve_settings(
 
 # typed: True and 1 (equal, same hash) are different arguments here.
 _cached_settings = functools.lru_cache(maxsize=256, typed=True)(_resolve_settings)
-
-
-def _batch_of_texts_or_pairs(batch: Sequence[Any]) -> _Inputs:
-    """A batch of texts, or of ``(text, pair)`` tuples (transformers takes both, mixed)."""
-    texts: list[str] = []
-    pairs: list[str | None] = []
-    for i, item in enumerate(batch):
-        if isinstance(item, (list, tuple)):
-            if len(item) != 2:
-                raise ValueError(f"text[{i}] must be a str or a (text, pair) tuple, got {len(item)} items")
-            texts.append(check_text(item[0], f"text[{i}][0]"))
-            pairs.append(check_text(item[1], f"text[{i}][1]"))
-        else:
-            texts.append(check_text(item, f"text[{i}]"))
-            pairs.append(None)
-    return tuple(texts), tuple(pairs)
-
-
-def _words(value: Any, what: str) -> tuple[str, ...]:
-    """One pre-split text: a list of words."""
-    if not isinstance(value, (list, tuple)):
-        raise TypeError(f"with is_split_into_words=True, {what} must be a list of words (str), "
-                        f"got {type(value).__name__}")  # fmt: skip
-    return tuple(check_text(w, f"{what}[{j}]") for j, w in enumerate(value))
-
-
-def _word_inputs(text: Any, text_pair: Any) -> tuple[_Inputs, bool]:
-    """is_split_into_words=True: a list of words, or a batch of such lists (as transformers
-    tells them apart: by whether the first item is a list)."""
-    batched = isinstance(text, (list, tuple)) and len(text) > 0 and isinstance(text[0], (list, tuple))
-    if not batched:
-        pair = None if text_pair is None else _words(text_pair, "text_pair")
-        return ((_words(text, "text"),), (pair,)), False
-    texts = tuple(_words(t, f"text[{i}]") for i, t in enumerate(text))
-    if text_pair is None:
-        return (texts, (None,) * len(texts)), True
-    if not isinstance(text_pair, (list, tuple)) or len(text_pair) != len(texts):
-        raise ValueError("with is_split_into_words=True and a batch, text_pair must be a list of as "
-                         "many word lists as text")  # fmt: skip
-    return (texts, tuple(_words(p, f"text_pair[{i}]") for i, p in enumerate(text_pair))), True
 
 
 def _as_sequence(ids: Any) -> list[Any]:
