@@ -48,6 +48,7 @@ if TYPE_CHECKING:  # what type checkers and IDEs see; at run time `__getattr__` 
         TokenClassifierOutput,
     )
     from numpy_distilbert.pipelines import pipeline
+    from numpy_distilbert.sentence_transformers import SentenceTransformer
 
 # public name -> the module that defines it (keep in step with the imports above;
 # tests/test_auto.py checks that they agree)
@@ -75,6 +76,7 @@ _EXPORTS = {
     "QuestionAnsweringModelOutput": "numpy_distilbert.outputs",
     "MultipleChoiceModelOutput": "numpy_distilbert.outputs",
     "pipeline": "numpy_distilbert.pipelines",
+    "SentenceTransformer": "numpy_distilbert.sentence_transformers",
 }
 # A literal list, so that type checkers read it (tests/test_auto.py: it equals _EXPORTS' keys).
 __all__ = [
@@ -97,6 +99,7 @@ __all__ = [
     "MaskedLMOutput",
     "MultipleChoiceModelOutput",
     "QuestionAnsweringModelOutput",
+    "SentenceTransformer",
     "SequenceClassifierOutput",
     "TokenClassifierOutput",
     "load_model",
