@@ -55,7 +55,8 @@ A tokenizer may be shared by threads. Integer arguments accept Python and numpy 
 
 Modules, in reading order: `_unicode` (character rules; `_unicode_tables` holds the frozen
 data, written by ``scripts/make_unicode_tables.py``), `basic` (cleaning, splitting),
-`wordpiece` (vocabulary, greedy longest-match-first), `encoder` (text -> ids, the word cache),
+`wordpiece` (vocabulary, greedy longest-match-first), `inputs` (what a call accepts, in one
+shape), `encoder` (text -> ids, the word cache),
 `postprocess` (truncation, overflow windows, special tokens, padding), `encoding` (the
 returned dict), `decoding` (ids -> text), `padding` (`pad()` of encoded inputs), `loading`
 (the files, read and written) and `checks` (argument rules), and `tokenizer` (the class that

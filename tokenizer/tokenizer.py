@@ -2,13 +2,16 @@
 
 This module ties the steps together; each lives in its own module:
 
-* `loading` - the files (``vocab.txt``, ``tokenizer_config.json``, ``tokenizer.json``);
+* `loading` - the files (``vocab.txt``, ``tokenizer_config.json``, ``tokenizer.json``), read
+  and written (`save_pretrained`);
+* `inputs` - what `__call__` accepts (texts, pairs, batches, pre-split words), in one shape;
 * `encoder` - text -> ids (special tokens in the text, basic tokenization, WordPiece, cache);
 * `postprocess` - truncation with overflow windows, ``[CLS] A [SEP] (B [SEP])``, padding;
-* `encoding` - the `Encoding` dict returned by `__call__`;
+* `encoding` - the `Encoding` dict returned by `__call__`, its accessors, ``return_tensors``;
+* `padding` - `pad()` of inputs encoded earlier;
 * `decoding` - ids -> text.
 
-`__call__` runs in three steps: normalise the inputs (`_inputs`: one text, a pair, a batch),
+`__call__` runs in three steps: normalise the inputs (`inputs.normalize_inputs`),
 build the rows (`_build_rows`: text -> ids, truncation, special tokens, padding), assemble
 transformers' dict (`_assemble`). Offsets are character offsets into the original string;
 special tokens get ``(0, 0)``.
