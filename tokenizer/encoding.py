@@ -8,8 +8,8 @@ convention: ``enc.f(i)`` asks about position ``i`` of row 0, ``enc.f(row, i)`` a
 from __future__ import annotations
 
 import operator
-from collections.abc import Callable, Sequence
-from typing import Any, NamedTuple, TypeVar
+from collections.abc import Sequence
+from typing import Any, NamedTuple, Protocol, TypeVar
 
 from .checks import is_int
 from .postprocess import Row
@@ -34,17 +34,25 @@ class TokenSpan(NamedTuple):
     end: int
 
 
-class LazyRows:
-    """Row details (word ids, sequence ids, tokens) computed on first use by `build`
-    (re-encoding the same strings with offsets); keeps plain calls as fast as possible."""
+class RowSource(Protocol):
+    def rows_with_detail(self, inputs: Any, settings: Any) -> list[Row]: ...
 
-    def __init__(self, build: Callable[[], list[Row]]) -> None:
-        self._build = build
+
+class LazyRows:
+    """Row details (word ids, sequence ids, tokens) computed on first use by
+    ``source.rows_with_detail(inputs, settings)`` (re-encoding the same strings with offsets);
+    keeps plain calls as fast as possible. Slots and no closure: every Encoding holds one, and
+    fewer objects per result is less work for the garbage collector."""
+
+    __slots__ = ("_inputs", "_rows", "_settings", "_source")
+
+    def __init__(self, source: RowSource, inputs: Any, settings: Any) -> None:
+        self._source, self._inputs, self._settings = source, inputs, settings
         self._rows: list[Row] | None = None
 
     def _get(self) -> list[Row]:
         if self._rows is None:
-            self._rows = self._build()
+            self._rows = self._source.rows_with_detail(self._inputs, self._settings)
         return self._rows
 
     def __len__(self) -> int:

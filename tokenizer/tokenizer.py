@@ -374,7 +374,7 @@ class WordPieceTokenizer:
         rows: list[pp.Row] | LazyRows = built
         if not return_offsets_mapping:
             # The Encoding's word_ids()/tokens() re-encode the same (immutable) strings.
-            rows = LazyRows(lambda: _flatten(self._build_rows(inputs, settings, detail=True)))
+            rows = LazyRows(self, inputs, settings)
         return Encoding(data, rows)
 
     # ------------------------------------------------------------------ the steps of __call__
@@ -397,6 +397,10 @@ class WordPieceTokenizer:
                 for row in group:
                     pp.pad_row(row, target, specials, settings.padding_side)
         return groups
+
+    def rows_with_detail(self, inputs: Inputs, settings: pp.Settings) -> list[pp.Row]:
+        """The rows of an earlier call, with offsets, word ids and tokens (for `LazyRows`)."""
+        return _flatten(self._build_rows(inputs, settings, detail=True))
 
     def _token_seq(self, text: Text, detail: bool) -> TokenSeq:
         if isinstance(text, tuple):
