@@ -103,7 +103,7 @@ def test_every_pooling_mode_equals_sentence_transformers(st, encoders, tmp_path,
         got = ours.encode(TEXTS, batch_size=3, normalize_embeddings=normalize)
         assert got.dtype == np.float32 and got.shape == expected.shape
         diff = max_diff(got, expected)
-        print(f"{family} {'+'.join(modes)} normalize={normalize}: max |ours - sentence-transformers| {diff:.2e}")
+        print(f"{family} {'+'.join(modes)} normalize={normalize}: max |ours - reference| {diff:.2e}")
         assert diff <= SENTENCE_TOLERANCE
     if normalize_module:
         np.testing.assert_allclose(np.linalg.norm(got, axis=1), 1.0, atol=1e-6)
@@ -186,10 +186,12 @@ def _edit_json(path: Path, edit) -> None:
 
 def test_unknown_module_refused(st_dir):
     def add_dense(modules):
-        return [*modules, {"idx": 3, "name": "3", "path": "3_Dense", "type": "sentence_transformers.models.Dense"}]
+        dense = {"idx": 3, "name": "3", "path": "3_Dense", "type": "sentence_transformers.models.Dense"}
+        return [*modules, dense]
 
     _edit_json(st_dir / "modules.json", add_dense)
-    with pytest.raises(ConfigError, match=r"modules.json: module 3 has type 'sentence_transformers.models.Dense'"):
+    expected = r"modules.json: module 3 has type 'sentence_transformers\.models\.Dense'"
+    with pytest.raises(ConfigError, match=expected):
         SentenceTransformer(st_dir)
 
 
