@@ -25,13 +25,22 @@ if TYPE_CHECKING:  # what type checkers and IDEs see; at run time `__getattr__` 
         AutoModel,
         AutoModelForMaskedLM,
         AutoModelForMultipleChoice,
+        AutoModelForPreTraining,
         AutoModelForQuestionAnswering,
         AutoModelForSequenceClassification,
         AutoModelForTokenClassification,
         AutoTokenizer,
         load_model,
     )
-    from numpy_distilbert.config import DistilBertConfig
+    from numpy_distilbert.bert import (
+        BertForMaskedLM,
+        BertForPreTraining,
+        BertForQuestionAnswering,
+        BertForSequenceClassification,
+        BertForTokenClassification,
+        BertModel,
+    )
+    from numpy_distilbert.config import BertConfig, DistilBertConfig
     from numpy_distilbert.heads import (
         DistilBertForMultipleChoice,
         DistilBertForQuestionAnswering,
@@ -41,6 +50,8 @@ if TYPE_CHECKING:  # what type checkers and IDEs see; at run time `__getattr__` 
     from numpy_distilbert.model import DistilBertForMaskedLM, DistilBertModel
     from numpy_distilbert.outputs import (
         BaseModelOutput,
+        BaseModelOutputWithPooling,
+        BertForPreTrainingOutput,
         MaskedLMOutput,
         MultipleChoiceModelOutput,
         QuestionAnsweringModelOutput,
@@ -53,6 +64,16 @@ if TYPE_CHECKING:  # what type checkers and IDEs see; at run time `__getattr__` 
 # public name -> the module that defines it (keep in step with the imports above;
 # tests/test_auto.py checks that they agree)
 _EXPORTS = {
+    "BertConfig": "numpy_distilbert.config",
+    "BertModel": "numpy_distilbert.bert",
+    "BertForMaskedLM": "numpy_distilbert.bert",
+    "BertForPreTraining": "numpy_distilbert.bert",
+    "BertForSequenceClassification": "numpy_distilbert.bert",
+    "BertForTokenClassification": "numpy_distilbert.bert",
+    "BertForQuestionAnswering": "numpy_distilbert.bert",
+    "AutoModelForPreTraining": "numpy_distilbert.auto",
+    "BaseModelOutputWithPooling": "numpy_distilbert.outputs",
+    "BertForPreTrainingOutput": "numpy_distilbert.outputs",
     "DistilBertConfig": "numpy_distilbert.config",
     "DistilBertModel": "numpy_distilbert.model",
     "DistilBertForMaskedLM": "numpy_distilbert.model",
@@ -84,11 +105,21 @@ __all__ = [
     "AutoModel",
     "AutoModelForMaskedLM",
     "AutoModelForMultipleChoice",
+    "AutoModelForPreTraining",
     "AutoModelForQuestionAnswering",
     "AutoModelForSequenceClassification",
     "AutoModelForTokenClassification",
     "AutoTokenizer",
     "BaseModelOutput",
+    "BaseModelOutputWithPooling",
+    "BertConfig",
+    "BertForMaskedLM",
+    "BertForPreTraining",
+    "BertForPreTrainingOutput",
+    "BertForQuestionAnswering",
+    "BertForSequenceClassification",
+    "BertForTokenClassification",
+    "BertModel",
     "DistilBertConfig",
     "DistilBertForMaskedLM",
     "DistilBertForMultipleChoice",

@@ -6,6 +6,7 @@
     AutoModelForTokenClassification        encoder + per-token classifier
     AutoModelForQuestionAnswering          encoder + start/end span scores
     AutoModelForMultipleChoice             encoder + one score per choice
+    AutoModelForPreTraining                encoder + MLM + next-sentence heads (BERT)
     AutoTokenizer                          the WordPiece tokenizer of a model
     AutoConfig                             the config class of config.json's model_type
     load_model                             whichever class config.json's `architectures` names
@@ -31,7 +32,15 @@ from typing import Any, ClassVar, Protocol
 import numpy as np
 from numpy.typing import DTypeLike
 
-from numpy_distilbert.config import ConfigError, DistilBertConfig, read_config_json
+from numpy_distilbert.bert import (
+    BertForMaskedLM,
+    BertForPreTraining,
+    BertForQuestionAnswering,
+    BertForSequenceClassification,
+    BertForTokenClassification,
+    BertModel,
+)
+from numpy_distilbert.config import BertConfig, ConfigError, DistilBertConfig, read_config_json
 from numpy_distilbert.heads import (
     DistilBertForMultipleChoice,
     DistilBertForQuestionAnswering,
@@ -48,7 +57,11 @@ SEQUENCE_CLASSIFICATION = "sequence-classification"
 TOKEN_CLASSIFICATION = "token-classification"
 QUESTION_ANSWERING = "question-answering"
 MULTIPLE_CHOICE = "multiple-choice"
-TASKS = (BASE, MASKED_LM, SEQUENCE_CLASSIFICATION, TOKEN_CLASSIFICATION, QUESTION_ANSWERING, MULTIPLE_CHOICE)
+PRETRAINING = "pretraining"  # BERT's MLM + next-sentence heads
+TASKS = (
+    BASE, MASKED_LM, SEQUENCE_CLASSIFICATION, TOKEN_CLASSIFICATION, QUESTION_ANSWERING, MULTIPLE_CHOICE,
+    PRETRAINING,
+)  # fmt: skip
 
 
 class ConfigClass(Protocol):
@@ -200,6 +213,12 @@ class AutoModelForMultipleChoice(_AutoModelClass):
     task = MULTIPLE_CHOICE
 
 
+class AutoModelForPreTraining(_AutoModelClass):
+    """BERT's pre-training heads (masked LM + next sentence); DistilBERT has none."""
+
+    task = PRETRAINING
+
+
 class AutoConfig:
     """`AutoConfig.from_pretrained(path_or_id, revision=None)`: the family's config, by model_type."""
 
@@ -270,6 +289,15 @@ register_family("distilbert", DistilBertConfig, {
     QUESTION_ANSWERING: DistilBertForQuestionAnswering,
     MULTIPLE_CHOICE: DistilBertForMultipleChoice,
 })  # fmt: skip
+# For the masked-LM task BertForMaskedLM serves pre-training checkpoints too, as in transformers.
+register_family("bert", BertConfig, {
+    BASE: BertModel,
+    MASKED_LM: BertForMaskedLM,
+    PRETRAINING: BertForPreTraining,
+    SEQUENCE_CLASSIFICATION: BertForSequenceClassification,
+    TOKEN_CLASSIFICATION: BertForTokenClassification,
+    QUESTION_ANSWERING: BertForQuestionAnswering,
+})  # fmt: skip
 
 
 __all__ = [
@@ -278,6 +306,7 @@ __all__ = [
     "AutoModel",
     "AutoModelForMaskedLM",
     "AutoModelForMultipleChoice",
+    "AutoModelForPreTraining",
     "AutoModelForQuestionAnswering",
     "AutoModelForSequenceClassification",
     "AutoModelForTokenClassification",

@@ -5,6 +5,8 @@ Every model returns one of these. A field is read as an attribute (`out.logits`)
 fields that were computed, as transformers' `ModelOutput` does:
 
     BaseModelOutput                 last_hidden_state [B, L, D]
+    BaseModelOutputWithPooling      last_hidden_state [B, L, D], pooler_output [B, D] (BERT)
+    BertForPreTrainingOutput        prediction_logits [B, L, V], seq_relationship_logits [B, 2]
     MaskedLMOutput                  logits [B, L, V] (or [N, V] with `positions=`)
     SequenceClassifierOutput        logits [B, C]
     TokenClassifierOutput           logits [B, L, C]
@@ -87,6 +89,24 @@ class BaseModelOutput(ModelOutput):
 
 
 @dataclass(eq=False)
+class BaseModelOutputWithPooling(ModelOutput):
+    last_hidden_state: NDArray[np.floating]  # [B, L, D]
+    # [B, D]: tanh(dense(h[:, 0])); None when the checkpoint has no pooler (saved from a head
+    # without one, e.g. BertForMaskedLM), where transformers would draw it at random
+    pooler_output: NDArray[np.floating] | None = None
+    hidden_states: Layers | None = None
+    attentions: Layers | None = None
+
+
+@dataclass(eq=False)
+class BertForPreTrainingOutput(ModelOutput):
+    prediction_logits: NDArray[np.floating]  # [B, L, V], or [N, V] for N selected positions
+    seq_relationship_logits: NDArray[np.floating]  # [B, 2]: is-next, not-next
+    hidden_states: Layers | None = None
+    attentions: Layers | None = None
+
+
+@dataclass(eq=False)
 class MaskedLMOutput(ModelOutput):
     logits: NDArray[np.floating]  # [B, L, V], or [N, V] for N selected positions
     hidden_states: Layers | None = None
@@ -124,6 +144,8 @@ class MultipleChoiceModelOutput(ModelOutput):
 
 __all__ = [
     "BaseModelOutput",
+    "BaseModelOutputWithPooling",
+    "BertForPreTrainingOutput",
     "MaskedLMOutput",
     "ModelOutput",
     "MultipleChoiceModelOutput",

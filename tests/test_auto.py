@@ -234,9 +234,9 @@ def _with_config(source: Path, target: Path, **changes) -> Path:
 @pytest.mark.parametrize(
     ("model_type", "message"),
     [
-        ("bert", r"model_type 'bert' is not supported; supported: 'distilbert'"),
-        (["distilbert"], r"model_type \['distilbert'\] is not supported; supported: 'distilbert'"),
-        (None, r"has no 'model_type'.*supported: 'distilbert'"),
+        ("gpt2", r"model_type 'gpt2' is not supported; supported: 'bert', 'distilbert'"),
+        (["distilbert"], r"model_type \['distilbert'\] is not supported; supported: 'bert', 'distilbert'"),
+        (None, r"has no 'model_type'.*supported: 'bert', 'distilbert'"),
     ],
 )
 def test_unknown_model_type_lists_the_supported_ones(random_checkpoints, tmp_path, model_type, message):
@@ -272,7 +272,7 @@ def test_a_family_joins_in_one_registration(random_checkpoints, tmp_path, monkey
     assert type(numpy_distilbert.load_model(directory)) is ToyForMaskedLM
     with pytest.raises(ValueError, match="'toy' has no model for the task 'token-classification'"):
         numpy_distilbert.AutoModelForTokenClassification.from_pretrained(directory)
-    assert auto.supported_model_types() == ["distilbert", "toy"]
+    assert auto.supported_model_types() == ["bert", "distilbert", "toy"]
 
 
 def test_register_family_refuses_mistakes(monkeypatch):

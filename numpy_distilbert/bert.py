@@ -1,0 +1,406 @@
+"""BERT, on the same transformer stack as DistilBERT (`model.run_encoder`).
+
+DistilBERT is BERT with the token-type embeddings and the pooler removed and half the layers.
+So BERT here is DistilBERT's encoder with three additions, and nothing else of its own:
+
+    ids [B, L], types [B, L] ─ embed (word + type + position, LayerNorm) ─ N × transformer_block
+    pooler:        pooled = tanh(h[:, 0] @ Wp.T + bp)                            [B, D]
+    MLM head:      logits = LN(act(h @ Wt.T + bt)) @ E.T + b   (E: word embeddings, tied)
+    NSP head:      seq_relationship = pooled @ Wn.T + bn                         [B, 2]
+    sequence cls:  pooled ─ classifier       token cls: h ─ classifier     QA: h ─ qa_outputs
+
+and the checkpoint's own names (`BERT_BLOCK_NAMES`): `encoder.layer.N.attention.self.query`,
+`attention.output.dense`, `intermediate.dense`, `output.dense`, `…LayerNorm`, with the
+`bert.` prefix that task models add (or not), and LayerNorm's legacy `gamma`/`beta`
+(`weights.canonical_name` renames those for every family). LayerNorm's epsilon is the
+config's `layer_norm_eps` everywhere (DistilBERT's is a fixed 1e-12).
+
+Loading, dtypes and mmap work as for the DistilBERT classes (`model.PretrainedModel`).
+"""
+
+from __future__ import annotations
+
+from typing import ClassVar
+
+import numpy as np
+from numpy.typing import ArrayLike, DTypeLike, NDArray
+
+from numpy_distilbert.config import BertConfig
+from numpy_distilbert.heads import _labelled_config
+from numpy_distilbert.layers import ACTIVATIONS, embed, layer_norm, linear
+from numpy_distilbert.model import (
+    BlockNames,
+    Positions,
+    PretrainedModel,
+    _select_positions,
+    as_float_dtype,
+    prepare_inputs,
+    run_encoder,
+    take_block,
+)
+from numpy_distilbert.outputs import (
+    BaseModelOutputWithPooling,
+    BertForPreTrainingOutput,
+    MaskedLMOutput,
+    QuestionAnsweringModelOutput,
+    SequenceClassifierOutput,
+    TokenClassifierOutput,
+)
+from numpy_distilbert.weights import Checkpoint, CheckpointError
+
+BERT_BLOCK_NAMES = BlockNames(
+    layer="encoder.layer.{i}.", query="attention.self.query", key="attention.self.key",
+    value="attention.self.value", attention_out="attention.output.dense",
+    attention_norm="attention.output.LayerNorm", ffn_in="intermediate.dense", ffn_out="output.dense",
+    output_norm="output.LayerNorm",
+)  # fmt: skip
+ENCODER_PREFIX = "bert."  # what task models put before the encoder's names
+MLM_PREFIX = "cls.predictions."
+NSP_PREFIX = "cls.seq_relationship."
+BERT_HEAD_PREFIXES = (MLM_PREFIX, NSP_PREFIX, "classifier.", "qa_outputs.")
+BERT_ARCHITECTURE_NAMES = (
+    "BertModel", "BertForMaskedLM", "BertForPreTraining", "BertForSequenceClassification",
+    "BertForTokenClassification", "BertForQuestionAnswering",
+)  # fmt: skip
+
+
+def strip_encoder_prefix(checkpoint: Checkpoint) -> None:
+    """Rename `bert.X` to `X` in place, so that BertModel and task checkpoints read alike.
+
+    A file holding both spellings of one tensor is refused: which one would be meant?
+    """
+    for name in [n for n in checkpoint.tensors if n.startswith(ENCODER_PREFIX)]:
+        bare = name[len(ENCODER_PREFIX) :]
+        if bare in checkpoint.tensors:
+            raise CheckpointError(
+                f"{checkpoint.sources[name]}: tensor {name!r} duplicates {bare!r} from "
+                f"{checkpoint.sources[bare]}"
+            )
+        checkpoint.tensors[bare] = checkpoint.tensors.pop(name)
+        checkpoint.sources[bare] = checkpoint.sources.pop(name)
+
+
+def prepare_token_types(
+    token_type_ids: ArrayLike | None, shape: tuple[int, ...], n_types: int
+) -> NDArray[np.int64]:
+    """token_type_ids as int64 [B, L] (zeros when None), checked against input_ids' shape and
+    the type vocabulary [0, n_types); a 1-D sequence counts as a batch of one."""
+    if token_type_ids is None:
+        return np.zeros(shape, dtype=np.int64)
+    types = np.asarray(token_type_ids)
+    if types.ndim == 1:
+        types = types[None, :]
+    if types.shape != shape:
+        raise ValueError(f"token_type_ids has shape {types.shape}, input_ids {shape}")
+    if types.size and not np.issubdtype(types.dtype, np.integer):
+        raise TypeError(f"token_type_ids must be integers, got dtype {types.dtype}")
+    bad = (types < 0) | (types >= n_types)
+    if bad.any():
+        row, col = np.argwhere(bad)[0]
+        raise ValueError(
+            f"token type {int(types[row, col])} at position ({row}, {col}) is outside "
+            f"[0, {n_types}) (config type_vocab_size)"
+        )
+    return types.astype(np.int64, copy=False)
+
+
+class _BertFamily(PretrainedModel):
+    """BERT's checkpoint conventions for `PretrainedModel`'s loading checks."""
+
+    config: BertConfig
+    config_class: ClassVar[type[BertConfig]] = BertConfig
+    family_name: ClassVar[str] = "BERT"
+    base_class_name: ClassVar[str] = "BertModel"
+    architecture_names: ClassVar[tuple[str, ...]] = BERT_ARCHITECTURE_NAMES
+    known_head_prefixes: ClassVar[tuple[str, ...]] = BERT_HEAD_PREFIXES
+    ignored_prefixes: ClassVar[tuple[str, ...]] = ("embeddings.position_ids",)
+
+    @staticmethod
+    def canonicalize_names(checkpoint: Checkpoint) -> None:
+        strip_encoder_prefix(checkpoint)
+
+
+class BertModel(_BertFamily):
+    """The bare encoder: ids (and token types) -> contextual vectors and the pooled [CLS] vector.
+
+    The pooler is loaded when the checkpoint has one (`pooler_output` is None otherwise:
+    checkpoints saved from BertForMaskedLM, token classification and QA carry none, and
+    transformers would draw one at random). `pooler=True` requires it.
+    """
+
+    def __init__(
+        self,
+        config: BertConfig,
+        checkpoint: Checkpoint,
+        dtype: DTypeLike = np.float32,
+        pooler: bool | None = None,
+    ):
+        strip_encoder_prefix(checkpoint)  # also when built directly, not through from_pretrained
+        self.config = config
+        self.dtype = dtype = as_float_dtype(dtype)
+        d = config.dim
+        self.word_embeddings = checkpoint.take(
+            "embeddings.word_embeddings.weight", (config.vocab_size, d), dtype
+        )
+        self.position_embeddings = checkpoint.take(
+            "embeddings.position_embeddings.weight", (config.max_position_embeddings, d), dtype
+        )  # [P, D]
+        self.token_type_embeddings = checkpoint.take(
+            "embeddings.token_type_embeddings.weight", (config.type_vocab_size, d), dtype
+        )  # [T, D]
+        self.embedding_norm = checkpoint.take_affine("embeddings.LayerNorm", d, None, dtype)
+        self.blocks = [
+            take_block(checkpoint, config, i, dtype, BERT_BLOCK_NAMES) for i in range(config.n_layers)
+        ]
+        self.activation = ACTIVATIONS[config.hidden_act]
+        self.eps = float(config.layer_norm_eps)
+        has_pooler = "pooler.dense.weight" in checkpoint or "pooler.dense.bias" in checkpoint
+        self.pooler = (
+            checkpoint.take_affine("pooler.dense", d, d, dtype, why="pooler")
+            if has_pooler or pooler
+            else None
+        )
+
+    def __call__(
+        self,
+        input_ids: ArrayLike,
+        attention_mask: ArrayLike | None = None,
+        token_type_ids: ArrayLike | None = None,
+        output_hidden_states: bool = False,
+        output_attentions: bool = False,
+    ) -> BaseModelOutputWithPooling:
+        """ids [B, L] (or [L]) -> (last_hidden_state [B, L, D], pooler_output [B, D], ...).
+
+        token_type_ids: [B, L], 0 for the first segment and 1 for the second (default: all 0).
+        """
+        ids, mask = prepare_inputs(input_ids, attention_mask, self.config)
+        types = prepare_token_types(token_type_ids, ids.shape, self.config.type_vocab_size)
+        x = embed(
+            ids, self.word_embeddings, self.position_embeddings, *self.embedding_norm,
+            token_type_ids=types, token_type_embeddings=self.token_type_embeddings, eps=self.eps,
+        )  # fmt: skip
+        encoded = run_encoder(
+            x, self.blocks, self.config.n_heads, mask, self.activation, self.eps,
+            output_hidden_states, output_attentions,
+        )  # fmt: skip
+        hidden = encoded.last_hidden_state  # [B, L, D]
+        pooled = None if self.pooler is None else np.tanh(linear(hidden[:, 0], *self.pooler))  # [B, D]
+        return BaseModelOutputWithPooling(hidden, pooled, encoded.hidden_states, encoded.attentions)
+
+
+class _MaskedLMHead:
+    """`cls.predictions`: transform (dense + activation + LayerNorm), then the decoder, tied to
+    the word embeddings unless the file stores its own matrix."""
+
+    def __init__(self, bert: BertModel, checkpoint: Checkpoint):
+        config, dtype = bert.config, bert.dtype
+        d, v = config.dim, config.vocab_size
+        why = "MLM head"
+        self.transform = checkpoint.take_affine(MLM_PREFIX + "transform.dense", d, d, dtype, why)
+        self.transform_norm = checkpoint.take_affine(MLM_PREFIX + "transform.LayerNorm", d, None, dtype, why)
+        decoder = MLM_PREFIX + "decoder.weight"
+        # A stored matrix wins, tied or not, as transformers loads it; else the embeddings *are* it.
+        self.decoder = (
+            checkpoint.take(decoder, (v, d), dtype, why) if decoder in checkpoint else bert.word_embeddings
+        )
+        self.bias = self._bias(checkpoint, v, dtype)
+        self.activation = bert.activation
+        self.eps = bert.eps
+
+    @staticmethod
+    def _bias(checkpoint: Checkpoint, v: int, dtype: np.dtype) -> np.ndarray:
+        """The output bias: `cls.predictions.bias` and/or `cls.predictions.decoder.bias`, one
+        tensor in transformers (the decoder's bias is tied to it); two different ones are refused."""
+        names = [name for name in (MLM_PREFIX + "bias", MLM_PREFIX + "decoder.bias") if name in checkpoint]
+        if not names:
+            return checkpoint.take(MLM_PREFIX + "bias", (v,), dtype, "MLM head")  # raises: missing
+        biases = [checkpoint.take(name, (v,), dtype, "MLM head") for name in names]
+        if len(biases) == 2 and not np.array_equal(biases[0], biases[1]):
+            raise CheckpointError(
+                f"{checkpoint.directory}: {names[0]!r} and {names[1]!r} differ; they are one tied "
+                f"parameter in BERT, so the checkpoint is inconsistent"
+            )
+        return biases[0]
+
+    def __call__(self, hidden: np.ndarray) -> np.ndarray:
+        """hidden [..., D] -> logits [..., V]."""
+        x = layer_norm(self.activation(linear(hidden, *self.transform)), *self.transform_norm, self.eps)
+        return linear(x, self.decoder, self.bias)
+
+
+class BertForMaskedLM(_BertFamily):
+    """Encoder + MLM head. Loads BertForPreTraining checkpoints too (their NSP head is unused),
+    as transformers' fill-mask does."""
+
+    head_prefixes: ClassVar[tuple[str, ...]] = (MLM_PREFIX,)
+    also_loads: ClassVar[tuple[str, ...]] = ("BertForPreTraining",)
+    tolerated_prefixes: ClassVar[tuple[str, ...]] = (NSP_PREFIX,)
+
+    def __init__(self, config: BertConfig, checkpoint: Checkpoint, dtype: DTypeLike = np.float32):
+        self.config = config
+        self.bert = BertModel(config, checkpoint, dtype)
+        self.dtype = self.bert.dtype
+        self.predictions = _MaskedLMHead(self.bert, checkpoint)
+
+    def mlm_logits(self, hidden: np.ndarray) -> np.ndarray:
+        """The MLM head alone: hidden [..., D] -> logits [..., V]."""
+        return self.predictions(hidden)
+
+    def __call__(
+        self,
+        input_ids: ArrayLike,
+        attention_mask: ArrayLike | None = None,
+        token_type_ids: ArrayLike | None = None,
+        positions: Positions | None = None,
+        output_hidden_states: bool = False,
+        output_attentions: bool = False,
+    ) -> MaskedLMOutput:
+        """MaskedLMOutput(logits [B, L, V]); with `positions`, only those rows: logits [N, V]
+        (as `DistilBertForMaskedLM`)."""
+        encoded = self.bert(
+            input_ids, attention_mask, token_type_ids, output_hidden_states, output_attentions
+        )
+        hidden = encoded.last_hidden_state  # [B, L, D]
+        if positions is not None:
+            hidden = _select_positions(hidden, positions)  # [N, D]
+        return MaskedLMOutput(self.predictions(hidden), encoded.hidden_states, encoded.attentions)
+
+
+class BertForPreTraining(_BertFamily):
+    """Encoder + MLM head + next-sentence prediction on the pooled [CLS] vector."""
+
+    head_prefixes: ClassVar[tuple[str, ...]] = (MLM_PREFIX, NSP_PREFIX)
+
+    def __init__(self, config: BertConfig, checkpoint: Checkpoint, dtype: DTypeLike = np.float32):
+        self.config = config
+        self.bert = BertModel(config, checkpoint, dtype, pooler=True)
+        self.dtype = dtype = self.bert.dtype
+        self.predictions = _MaskedLMHead(self.bert, checkpoint)
+        self.seq_relationship = checkpoint.take_affine(
+            "cls.seq_relationship", 2, config.dim, dtype, "NSP head"
+        )
+
+    def mlm_logits(self, hidden: np.ndarray) -> np.ndarray:
+        return self.predictions(hidden)
+
+    def __call__(
+        self,
+        input_ids: ArrayLike,
+        attention_mask: ArrayLike | None = None,
+        token_type_ids: ArrayLike | None = None,
+        positions: Positions | None = None,
+        output_hidden_states: bool = False,
+        output_attentions: bool = False,
+    ) -> BertForPreTrainingOutput:
+        """(prediction_logits [B, L, V] or [N, V] with `positions`, seq_relationship_logits [B, 2])."""
+        encoded = self.bert(
+            input_ids, attention_mask, token_type_ids, output_hidden_states, output_attentions
+        )
+        hidden = encoded.last_hidden_state  # [B, L, D]
+        if positions is not None:
+            hidden = _select_positions(hidden, positions)  # [N, D]
+        assert encoded.pooler_output is not None  # pooler=True above
+        return BertForPreTrainingOutput(
+            self.predictions(hidden),
+            linear(encoded.pooler_output, *self.seq_relationship),
+            encoded.hidden_states,
+            encoded.attentions,
+        )
+
+
+class BertForSequenceClassification(_BertFamily):
+    """One label distribution per sequence, from the pooled [CLS] vector: pooled ─ classifier."""
+
+    head_prefixes: ClassVar[tuple[str, ...]] = ("classifier.",)
+
+    def __init__(self, config: BertConfig, checkpoint: Checkpoint, dtype: DTypeLike = np.float32):
+        strip_encoder_prefix(checkpoint)
+        self.config = config = _labelled_config(config, checkpoint)
+        self.bert = BertModel(config, checkpoint, dtype, pooler=True)
+        self.dtype = dtype = self.bert.dtype
+        why = "sequence classification head"
+        self.classifier = checkpoint.take_affine("classifier", config.num_labels, config.dim, dtype, why)
+
+    def __call__(
+        self,
+        input_ids: ArrayLike,
+        attention_mask: ArrayLike | None = None,
+        token_type_ids: ArrayLike | None = None,
+        output_hidden_states: bool = False,
+        output_attentions: bool = False,
+    ) -> SequenceClassifierOutput:
+        encoded = self.bert(
+            input_ids, attention_mask, token_type_ids, output_hidden_states, output_attentions
+        )
+        assert encoded.pooler_output is not None  # pooler=True above
+        logits = linear(encoded.pooler_output, *self.classifier)  # [B, C]
+        return SequenceClassifierOutput(logits, encoded.hidden_states, encoded.attentions)
+
+
+class BertForTokenClassification(_BertFamily):
+    """One label distribution per token: h ─ classifier."""
+
+    head_prefixes: ClassVar[tuple[str, ...]] = ("classifier.",)
+
+    def __init__(self, config: BertConfig, checkpoint: Checkpoint, dtype: DTypeLike = np.float32):
+        strip_encoder_prefix(checkpoint)
+        self.config = config = _labelled_config(config, checkpoint)
+        self.bert = BertModel(config, checkpoint, dtype)
+        self.dtype = dtype = self.bert.dtype
+        why = "token classification head"
+        self.classifier = checkpoint.take_affine("classifier", config.num_labels, config.dim, dtype, why)
+
+    def __call__(
+        self,
+        input_ids: ArrayLike,
+        attention_mask: ArrayLike | None = None,
+        token_type_ids: ArrayLike | None = None,
+        output_hidden_states: bool = False,
+        output_attentions: bool = False,
+    ) -> TokenClassifierOutput:
+        encoded = self.bert(
+            input_ids, attention_mask, token_type_ids, output_hidden_states, output_attentions
+        )
+        logits = linear(encoded.last_hidden_state, *self.classifier)  # [B, L, C]
+        return TokenClassifierOutput(logits, encoded.hidden_states, encoded.attentions)
+
+
+class BertForQuestionAnswering(_BertFamily):
+    """Extractive QA: h ─ qa_outputs -> a start and an end score per token."""
+
+    head_prefixes: ClassVar[tuple[str, ...]] = ("qa_outputs.",)
+
+    def __init__(self, config: BertConfig, checkpoint: Checkpoint, dtype: DTypeLike = np.float32):
+        self.config = config
+        self.bert = BertModel(config, checkpoint, dtype)
+        self.dtype = dtype = self.bert.dtype
+        self.qa_outputs = checkpoint.take_affine(
+            "qa_outputs", 2, config.dim, dtype, "question answering head"
+        )
+
+    def __call__(
+        self,
+        input_ids: ArrayLike,
+        attention_mask: ArrayLike | None = None,
+        token_type_ids: ArrayLike | None = None,
+        output_hidden_states: bool = False,
+        output_attentions: bool = False,
+    ) -> QuestionAnsweringModelOutput:
+        encoded = self.bert(
+            input_ids, attention_mask, token_type_ids, output_hidden_states, output_attentions
+        )
+        logits = linear(encoded.last_hidden_state, *self.qa_outputs)  # [B, L, 2]
+        return QuestionAnsweringModelOutput(
+            logits[..., 0], logits[..., 1], encoded.hidden_states, encoded.attentions
+        )
+
+
+__all__ = [
+    "BERT_BLOCK_NAMES",
+    "BertForMaskedLM",
+    "BertForPreTraining",
+    "BertForQuestionAnswering",
+    "BertForSequenceClassification",
+    "BertForTokenClassification",
+    "BertModel",
+]
