@@ -307,9 +307,11 @@ def _fill_mask_args(p: argparse.ArgumentParser) -> None:
 
 
 def _embed_args(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--pooling", choices=("mean", "cls", "none"), default="mean",
+    p.add_argument("--pooling", choices=("mean", "cls", "none"), default=None,
                    help="one vector per input: mean over tokens or the [CLS] vector; 'none' gives "
-                        "every token's vector (default: mean)")
+                        "every token's vector (default: a sentence-transformers model directory's own "
+                        "pooling and normalisation, from its modules.json, cutting inputs at its "
+                        "max_seq_length; mean for any other model)")
     p.add_argument("--normalize", action="store_true", help="scale every vector to unit length (L2)")
     p.add_argument("-o", "--output", metavar="FILE.npy",
                    help="write the vectors to FILE.npy as one [N, D] matrix (numpy.save; the computing "
@@ -412,7 +414,8 @@ def _qa_options(a: argparse.Namespace) -> dict[str, Any]:
 
 def _embed_options(a: argparse.Namespace) -> dict[str, Any]:
     # Arrays, not lists: --normalize and -o work on them; the JSON writer turns them into lists.
-    return {"pooling": None if a.pooling == "none" else a.pooling, "truncation": a.truncation,
+    pooling = "mean" if a.pooling is None else a.pooling
+    return {"pooling": None if pooling == "none" else pooling, "truncation": a.truncation,
             "return_tensors": True}  # fmt: skip
 
 
@@ -534,6 +537,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("-i", "--input", metavar="FILE", help="read texts from FILE, one per line ('-': stdin)")
     p.add_argument("--json", action="store_true", help="print the measurements as JSON instead of tables")
     p.add_argument("--no-transformers", action="store_true", help="skip the comparison with transformers")
+    _add_similarity_parser(sub, after)
+    _add_search_parser(sub, after)
     return parser
 
 
@@ -995,6 +1000,9 @@ def _run_command(command: Command, args: argparse.Namespace) -> int:
     if command.task is None:  # tokenize: the tokenizer only
         run = _tokenize_runner(_load_tokenizer(args), args.no_special_tokens)
         batch_size = args.batch_size or _pipeline_batch_size()
+    elif command.name == "embed" and args.pooling is None and _is_sentence_model(args):
+        model = _load_sentence_model(args)
+        run, batch_size = _sentence_runner(model, args.normalize), args.batch_size or _pipeline_batch_size()
     else:
         pipe = _load_pipeline(command, args)
         run, batch_size = _pipeline_runner(command, args, pipe), pipe.batch_size
@@ -1048,6 +1056,280 @@ def _run_verify(args: argparse.Namespace) -> int:
     return EXIT_OK if result["passed"] else EXIT_FAILED
 
 
+# ------------------------------------------------------- sentence embeddings
+# `similarity` and `search` embed with `SentenceTransformer`: a sentence-transformers directory's
+# own pooling and normalisation, or mean pooling for a plain model (as sentence-transformers).
+DEFAULT_TOP_K = 10
+SEARCH_BLOCK_ROWS = 65536  # index rows read from disk at a time (65,536 x 384 float32: 100 MB)
+INDEX_FORMAT = 1
+
+
+def _add_similarity_parser(sub: Any, after: _Parser) -> None:
+    p = sub.add_parser(
+        "similarity",
+        help="rank the lines of a file by similarity to a query (sentence embeddings)",
+        description="Embed --query and every line of -i FILE (or stdin; blank lines skipped) and print "
+                    "the lines best first as JSON: [{\"line\": N, \"text\": ..., \"score\": ...}]. The score "
+                    "is the model's similarity function (cosine unless its "
+                    "config_sentence_transformers.json names another).",
+        parents=[_model_options(), after],
+    )
+    p.add_argument("-q", "--query", required=True, help="the text to compare every line with")
+    _sentence_io_arguments(p)
+
+
+def _add_search_parser(sub: Any, after: _Parser) -> None:
+    p = sub.add_parser(
+        "search",
+        help="semantic search: embed a corpus once into an index, then find each query's best lines",
+        description="Embed the lines of --corpus once into --index PATH (built when missing: PATH is a "
+                    "float32 [N, D] .npy of unit vectors, with PATH.lines.npy, the corpus line of each row, "
+                    "and PATH.json, what it was built from), then print, for every query, its --top-k lines "
+                    "by cosine as one JSON line: {\"query\": ..., \"results\": [{\"line\", \"text\", "
+                    "\"score\"}]}. The index is memory-mapped and read in blocks, never loaded whole. An "
+                    "index built from another corpus or model is refused: delete it to rebuild.",
+        parents=[_model_options(), after],
+    )
+    p.add_argument("queries", nargs="*", metavar="QUERY", help="queries (else -i FILE or stdin)")
+    p.add_argument("--corpus", required=True, metavar="FILE", help="the texts to search, one per line")
+    p.add_argument("--index", required=True, metavar="PATH.npy", help="the index file (built if missing)")
+    p.add_argument("--block-rows", type=_positive_int, default=SEARCH_BLOCK_ROWS,
+                   help=f"index rows read at a time (default: {SEARCH_BLOCK_ROWS})")
+    _sentence_io_arguments(p)
+
+
+def _sentence_io_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("-i", "--input", metavar="FILE", help="read lines from FILE ('-' for stdin)")
+    p.add_argument("--top-k", type=_non_negative_int, default=DEFAULT_TOP_K,
+                   help=f"how many lines to print, best first (0: all; default: {DEFAULT_TOP_K})")
+    p.add_argument("--batch-size", type=_positive_int, default=None,
+                   help="texts per forward pass (default: 32)")
+    p.add_argument("--jsonl", action="store_true", help="one line of JSON per result")
+
+
+def _is_sentence_model(args: argparse.Namespace) -> bool:
+    from numpy_distilbert.hub import ModelNotFoundError, resolve_model
+    from numpy_distilbert.sentence_transformers import has_sentence_transformers_config
+
+    try:
+        return has_sentence_transformers_config(resolve_model(args.model, revision=args.revision))
+    except ModelNotFoundError as exc:
+        raise UsageError(exc) from None
+
+
+def _load_sentence_model(args: argparse.Namespace) -> Any:
+    from numpy_distilbert.hub import DEFAULT_MODEL_ID, ModelNotFoundError, resolve_model
+    from numpy_distilbert.sentence_transformers import SentenceTransformer
+
+    try:
+        path = resolve_model(args.model or DEFAULT_MODEL_ID, revision=args.revision)
+    except ModelNotFoundError as exc:
+        raise UsageError(exc) from None
+    try:
+        return SentenceTransformer(path, dtype=args.dtype)
+    except Exception as exc:
+        _show_traceback(exc)
+        raise RunError(f"cannot load the sentence embedding model from {path}: {_one_line(exc)}") from None
+
+
+def _sentence_runner(model: Any, normalize: bool) -> Callable[[list[Any]], list[Any]]:
+    def run(texts: list[Any]) -> list[Any]:
+        return list(model.encode(texts, batch_size=len(texts), normalize_embeddings=normalize))
+
+    return run
+
+
+def _text_lines(path: str) -> Iterator[tuple[int, str]]:
+    """(line number, text) of every usable line; a line that is not UTF-8 is reported and skipped."""
+    stream, name, _ = _open_input(path)
+    try:
+        for number, text, problem in _lines(stream, name):
+            if problem is not None or text is None:
+                report(f"{name} line {number}: {problem}; skipped", kind="warning")
+                continue
+            yield number, text
+    finally:
+        if stream is not sys.stdin.buffer:
+            stream.close()
+
+
+def _input_path(args: argparse.Namespace) -> str:
+    if args.input is not None:
+        return str(args.input)
+    if sys.stdin is None or sys.stdin.isatty():
+        raise UsageError("no input: give -i FILE, or pipe lines on stdin")
+    return "-"
+
+
+def _embed_in_chunks(model: Any, texts: list[str], batch_size: int) -> Any:
+    """texts -> unit vectors [N, D] (cosine = dot product)."""
+    return model.encode(texts, batch_size=batch_size, normalize_embeddings=True)
+
+
+def _match(line: int, text: str, score: float) -> dict[str, Any]:
+    return {"line": int(line), "text": text, "score": float(score)}
+
+
+def _write_matches(matches: list[dict[str, Any]], jsonl: bool) -> None:
+    if jsonl:
+        for match in matches:
+            _write(match, pretty=False)
+    else:
+        _write(matches, pretty=True)
+
+
+def _run_similarity(args: argparse.Namespace) -> int:
+    """`similarity -q QUERY -i FILE`: every line scored against the query, best first."""
+    import numpy as np
+
+    path = _input_path(args)
+    numbered = list(_text_lines(path))
+    if not numbered:
+        raise UsageError(f"{'stdin' if path == '-' else path} holds no text to compare with the query")
+    model = _load_sentence_model(args)
+    batch_size = args.batch_size or _pipeline_batch_size()
+    try:
+        query = model.encode([args.query], batch_size=1)
+        lines = model.encode([text for _, text in numbered], batch_size=batch_size)
+        scores = model.similarity(query, lines)[0]  # [N]
+    except Exception as exc:
+        _show_traceback(exc)
+        raise RunError(f"cannot embed the texts: {_one_line(exc)}") from None
+    order = np.lexsort((np.arange(len(scores)), -scores))  # best first; ties in file order
+    if args.top_k:
+        order = order[: args.top_k]
+    _write_matches([_match(numbered[i][0], numbered[i][1], scores[i]) for i in order], args.jsonl)
+    return EXIT_OK
+
+
+def _file_sha256(path: str) -> str:
+    import hashlib
+
+    digest = hashlib.sha256()
+    try:
+        with open(path, "rb") as stream:
+            for block in iter(lambda: stream.read(1 << 20), b""):
+                digest.update(block)
+    except OSError as exc:
+        raise UsageError(f"cannot read corpus file {path}: {exc.strerror or exc}") from None
+    return digest.hexdigest()
+
+
+def _index_files(index: str) -> tuple[str, str]:
+    """(line numbers .npy, metadata .json) beside the index."""
+    return index + ".lines.npy", index + ".json"
+
+
+def _index_description(model: Any, corpus_sha256: str) -> dict[str, Any]:
+    """What an index is valid for: the corpus's bytes and the model that embedded them."""
+    pooling = None if model.pooling is None else list(model.pooling.modes)
+    return {"format": INDEX_FORMAT, "corpus_sha256": corpus_sha256, "model": str(model.path.resolve()),
+            "dtype": str(model.dtype), "max_seq_length": model.max_seq_length, "pooling": pooling,
+            "dim": model.get_sentence_embedding_dimension()}  # fmt: skip
+
+
+def _build_index(model: Any, args: argparse.Namespace, description: dict[str, Any]) -> None:
+    """Embed the corpus into a memory-mapped [N, D] .npy, written beside and renamed into place."""
+    import numpy as np
+
+    numbers = [number for number, _ in _text_lines(args.corpus)]
+    if not numbers:
+        raise UsageError(f"{args.corpus} holds no text to index")
+    lines_path, meta_path = _index_files(args.index)
+    partial = args.index + ".partial"
+    batch_size = args.batch_size or _pipeline_batch_size()
+    chunk_size = batch_size * 32  # texts embedded per step: bounded memory for any corpus size
+    try:
+        matrix = np.lib.format.open_memmap(partial, mode="w+", dtype=model.dtype,
+                                           shape=(len(numbers), description["dim"]))
+        row, chunk = 0, []
+        for _, text in _text_lines(args.corpus):
+            chunk.append(text)
+            if len(chunk) == chunk_size:
+                matrix[row : row + len(chunk)] = _embed_in_chunks(model, chunk, batch_size)
+                row, chunk = row + len(chunk), []
+        if chunk:
+            matrix[row : row + len(chunk)] = _embed_in_chunks(model, chunk, batch_size)
+            row += len(chunk)
+        if row != len(numbers):
+            raise RunError(f"{args.corpus} changed while it was being indexed")
+        matrix.flush()
+        del matrix
+        with open(lines_path, "wb") as stream:
+            np.save(stream, np.asarray(numbers, dtype=np.int64), allow_pickle=False)
+        with open(meta_path, "w", encoding="utf-8") as stream:
+            json.dump(description | {"rows": len(numbers)}, stream, indent=2)
+        os.replace(partial, args.index)  # last: an index file is only ever complete
+    except OSError as exc:
+        raise OutputError(f"cannot write the index {args.index}: {exc.strerror or exc}") from None
+    finally:
+        if os.path.exists(partial):
+            os.remove(partial)
+
+
+def _open_index(args: argparse.Namespace, description: dict[str, Any]) -> tuple[Any, Any]:
+    """The index (memory-mapped [N, D]) and its line numbers [N], checked against `description`."""
+    import numpy as np
+
+    lines_path, meta_path = _index_files(args.index)
+    try:
+        with open(meta_path, encoding="utf-8") as stream:
+            stored = json.load(stream)
+        vectors = np.load(args.index, mmap_mode="r", allow_pickle=False)
+        numbers = np.load(lines_path, mmap_mode="r", allow_pickle=False)
+    except (OSError, ValueError) as exc:
+        raise UsageError(f"index {args.index} (with {lines_path} and {meta_path}) cannot be read: "
+                         f"{_one_line(exc)}; delete it to rebuild") from None
+    if not isinstance(stored, dict):
+        raise UsageError(f"{meta_path} is not an index description (a JSON object); delete it to rebuild")
+    changed = [key for key, value in description.items() if stored.get(key) != value]
+    if changed:
+        what = "the corpus has changed" if "corpus_sha256" in changed else f"{', '.join(changed)} differ"
+        raise UsageError(f"index {args.index} was built for something else ({what}); delete {args.index} "
+                         f"to rebuild it, or pass another --index")
+    rows = stored.get("rows")
+    if vectors.ndim != 2 or vectors.shape != (rows, description["dim"]) or numbers.shape != (rows,) or (
+        str(vectors.dtype) != description["dtype"] or numbers.dtype != np.int64
+    ):
+        raise UsageError(f"index {args.index}: its arrays do not match {meta_path}; delete it to rebuild")
+    return vectors, numbers
+
+
+def _run_search(args: argparse.Namespace) -> int:
+    """`search --corpus FILE --index PATH QUERY...`: top-k lines per query from the index."""
+    from numpy_distilbert.sentence_transformers import top_k_scores
+
+    if args.queries and args.input:
+        raise UsageError("give either QUERY arguments or -i FILE, not both")
+    queries = list(args.queries) or [text for _, text in _text_lines(_input_path(args))]
+    if not queries:
+        raise UsageError("no query to search for")
+    corpus_sha256 = _file_sha256(args.corpus)
+    model = _load_sentence_model(args)
+    description = _index_description(model, corpus_sha256)
+    if not os.path.exists(args.index):
+        _build_index(model, args, description)
+    vectors, numbers = _open_index(args, description)
+    k = args.top_k or len(vectors)
+    batch_size = args.batch_size or _pipeline_batch_size()
+    for start in range(0, len(queries), batch_size):
+        batch = queries[start : start + batch_size]
+        rows, scores = top_k_scores(vectors, _embed_in_chunks(model, batch, batch_size), k, args.block_rows)
+        wanted = {int(numbers[r]) for r in rows.ravel()}
+        texts = {number: text for number, text in _text_lines(args.corpus) if number in wanted}
+        for query, query_rows, query_scores in zip(batch, rows, scores, strict=True):
+            results = [_match(numbers[r], texts[int(numbers[r])], s) for r, s in zip(query_rows, query_scores,
+                                                                                        strict=True)]
+            _write({"query": query, "results": results}, pretty=False)
+    return EXIT_OK
+
+
+SENTENCE_COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {
+    "similarity": _run_similarity,
+    "search": _run_search,
+}
+
+
 def main(argv: list[str] | None = None) -> int:
     """Entry point of `numpy-distilbert` and `python -m numpy_distilbert`. Returns the exit status."""
     global _tracebacks
@@ -1079,6 +1361,8 @@ def _main(args: argparse.Namespace) -> int:
     try:
         if args.command == "verify":
             status = _run_verify(args)
+        elif args.command in SENTENCE_COMMANDS:
+            status = SENTENCE_COMMANDS[args.command](args)
         else:
             status = _run_command(COMMANDS_BY_NAME[args.command], args)
         _flush_stdout()  # inside the try: a failed write must not surface at interpreter exit

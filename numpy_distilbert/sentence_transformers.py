@@ -475,3 +475,34 @@ def has_sentence_transformers_config(directory: str | Path) -> bool:
 
 
 __all__ = ["POOLING_MODES", "Pooling", "SentenceTransformer", "l2_normalize", "pool", "similarity_matrix"]
+
+
+# ---------------------------------------------------------------- search
+def top_k_scores(
+    index: NDArray[np.floating], queries: NDArray[np.floating], k: int, block_rows: int = 65536
+) -> tuple[NDArray[np.int64], NDArray[np.floating]]:
+    """The k best rows of `index` [N, D] for every query [Q, D] by dot product, reading the index
+    `block_rows` rows at a time (a memory-mapped index is never loaded whole).
+
+    With unit vectors on both sides the dot product is the cosine. Returns (rows [Q, k'],
+    scores [Q, k']) best first, k' = min(k, N); equal scores keep the earlier row first.
+    """
+    k = as_int(k, "k", minimum=1)
+    block_rows = as_int(block_rows, "block_rows", minimum=1)
+    n_rows, n_queries = len(index), len(queries)
+    best_rows = np.zeros((n_queries, 0), np.int64)
+    best_scores = np.zeros((n_queries, 0), np.result_type(index.dtype, queries.dtype))
+    for start in range(0, n_rows, block_rows):
+        block = np.asarray(index[start : start + block_rows])  # [b, D], read from disk here
+        scores = (block @ queries.T).T  # [Q, b]
+        rows = np.broadcast_to(np.arange(start, start + len(block), dtype=np.int64), scores.shape)
+        best_rows, best_scores = _keep_best(np.hstack([best_rows, rows]), np.hstack([best_scores, scores]), k)
+    return best_rows, best_scores
+
+
+def _keep_best(
+    rows: NDArray[np.int64], scores: NDArray[np.floating], k: int
+) -> tuple[NDArray[np.int64], NDArray[np.floating]]:
+    """Per query (a row of both [Q, C]): the k highest scores, ties by the lower row number."""
+    order = np.lexsort((rows, -scores), axis=-1)[:, :k]  # [Q, min(k, C)]
+    return np.take_along_axis(rows, order, axis=-1), np.take_along_axis(scores, order, axis=-1)
