@@ -4,6 +4,8 @@
     numpy-distilbert classify --model ./my-sst2-model -i reviews.txt > scores.jsonl
     cat questions.jsonl | numpy-distilbert qa --model ./squad-model --top-k 3
     numpy-distilbert verify --model ./my-model "Some text to check."
+    numpy-distilbert similarity --model ./all-MiniLM-L6-v2 -q "a query" -i lines.txt --top-k 5
+    numpy-distilbert search --model ./all-MiniLM-L6-v2 --corpus lines.txt --index lines.npy "a query"
 
 Inputs: TEXT arguments; or `-i FILE` (`-i -` for stdin), one input per line (blank lines
 are skipped); or, with neither, lines piped on stdin. With `--field NAME` every line is a
@@ -16,9 +18,12 @@ a pair makes sense: `classify`, and `qa`, whose lines are always JSON,
 
 Outputs: JSON on stdout. One input given as an argument prints as indented JSON; otherwise
 (or with `--jsonl`, and always for `embed`) every input gets one line of JSON, in input order.
-`embed -o FILE.npy` writes the vectors as one [N, D] matrix instead. An input that fails
-(a fill-mask line without [MASK], a line too long for the model, bad JSON for qa) is
-reported on stderr with its line number, and gets the line `{"error": ..., "line": N}` on
+`embed -o FILE.npy` writes the vectors as one [N, D] matrix instead. On a sentence-transformers
+directory (one with modules.json) `embed` pools and normalises as the directory says, cutting
+inputs at its max_seq_length, unless `--pooling` is given. `similarity` prints a file's lines
+ranked against `--query`; `search` answers queries from an index of a corpus it builds once.
+An input that fails (a fill-mask line without [MASK], a line too long for the model, bad JSON
+for qa) is reported on stderr with its line number, and gets the line `{"error": ..., "line": N}` on
 stdout so that output lines stay aligned with input lines; the other lines' results are kept.
 
 Exit status: 0 when every input succeeded; 1 when some failed, the model could not be run
