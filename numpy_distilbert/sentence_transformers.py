@@ -300,7 +300,10 @@ def _module_spec(path: Path, directory: Path, n: int, entry: Any) -> ModuleSpec:
         )
     if not isinstance(folder, str):
         raise ConfigError(f"{path}: module {n} path must be a string, got {type(folder).__name__}")
-    resolved = (directory / folder).resolve()
+    try:
+        resolved = (directory / folder).resolve()
+    except (OSError, ValueError) as exc:  # a NUL byte, a symlink loop
+        raise ConfigError(f"{path}: module {n} path {folder!r} cannot be used ({exc})") from None
     if Path(folder).is_absolute() or not resolved.is_relative_to(directory.resolve()):
         raise ConfigError(f"{path}: module {n} path {folder!r} leads outside {directory}")
     return ModuleSpec(name, directory / folder)

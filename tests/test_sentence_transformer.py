@@ -272,3 +272,22 @@ def test_minilm_similarities_equal_sentence_transformers(minilm_pair):
         expected = float(reference.similarity(reference.encode(a), reference.encode(b))[0, 0])
         print(f"{a!r} vs {b!r}: ours {got:.6f}, sentence-transformers {expected:.6f}")
         assert abs(got - expected) <= 1e-6
+
+
+def test_broken_modules_json_and_missing_pooling_config(st_dir):
+    modules = json.loads((st_dir / "modules.json").read_text())
+    (st_dir / "modules.json").write_text(json.dumps({"modules": modules}))
+    with pytest.raises(ConfigError, match="expected a non-empty JSON list of modules"):
+        SentenceTransformer(st_dir)
+    modules[1]["path"] = "1_Pooling\x00"
+    (st_dir / "modules.json").write_text(json.dumps(modules))
+    with pytest.raises(ConfigError, match=r"module 1 path .* cannot be used"):
+        SentenceTransformer(st_dir)
+    modules[1]["path"] = "1_Pooling"
+    (st_dir / "modules.json").write_text(json.dumps(modules[::-1]))
+    with pytest.raises(ConfigError, match="not a Transformer followed by Pooling and/or Normalize"):
+        SentenceTransformer(st_dir)
+    (st_dir / "modules.json").write_text(json.dumps(modules))
+    (st_dir / "1_Pooling" / "config.json").unlink()
+    with pytest.raises(FileNotFoundError, match=r"1_Pooling/config.json"):
+        SentenceTransformer(st_dir)
