@@ -166,3 +166,23 @@ def test_search_refuses_a_damaged_index(models, corpus, tmp_path):
     index.write_bytes(b"not an npy file")
     proc = cli("search", "-m", models["st"], "--corpus", corpus, "--index", index, "x")
     assert proc.returncode == 2 and "cannot be read" in proc.stderr and "Traceback" not in proc.stderr
+
+
+def test_similarity_on_all_minilm_equals_sentence_transformers(minilm_path, tmp_path):
+    """Real weights: the ranking and scores of sentence-transformers' own model.similarity."""
+    require_module("torch")
+    st = require_module("sentence_transformers")
+    lines = ["A man is eating a piece of bread.", "A man is riding a horse.", "A monkey is playing drums.",
+             "Ein Mann isst Brot."]  # fmt: skip
+    path = tmp_path / "lines.txt"
+    path.write_text("\n".join(lines), encoding="utf-8")
+    proc = cli("similarity", "-m", minilm_path, "-q", "A man is eating food.", "-i", path, "--top-k", "0")
+    assert proc.returncode == 0, proc.stderr
+    reference = st.SentenceTransformer(str(minilm_path), device="cpu")
+    query = reference.encode(["A man is eating food."])
+    scores = reference.similarity(query, reference.encode(lines))[0].numpy()
+    got = json.loads(proc.stdout)
+    assert [m["text"] for m in got] == [lines[i] for i in np.argsort(-scores)]
+    diff = max(abs(m["score"] - float(scores[lines.index(m["text"])])) for m in got)
+    print(f"cli similarity on all-MiniLM-L6-v2 vs sentence-transformers: max diff {diff:.2e}")
+    assert diff <= 1e-6
