@@ -13,6 +13,7 @@ Import this module only from tests that already required torch and transformers
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -54,6 +55,41 @@ def build_checkpoint(
     perturb_(model, seed, scale)
     directory = Path(directory)
     model.save_pretrained(directory, safe_serialization=True)
+    return model
+
+
+# bert-base-multilingual-cased, DistilmBERT's teacher: transformers' BertConfig names.
+BERT_REAL_SIZE = dict(
+    vocab_size=119547, max_position_embeddings=512, num_hidden_layers=12, num_attention_heads=12,
+    hidden_size=768, intermediate_size=3072, type_vocab_size=2,
+)  # fmt: skip
+
+
+def build_bert_checkpoint(
+    directory: str | Path,
+    model_class: str = "BertForPreTraining",
+    seed: int = 0,
+    scale: float = 0.05,
+    scale_up: Callable[[Any], Any] | None = None,
+    **config_overrides: Any,
+):
+    """As `build_checkpoint`, for `transformers.<model_class>(BertConfig(**config_overrides))`.
+
+    `scale_up(model)` runs (under no_grad) after the perturbation and before saving, e.g. to
+    make a random MLM's distributions peaked. transformers 5 saves a tied MLM decoder without
+    its weight (the word embeddings are it).
+    """
+    import torch
+    import transformers
+
+    torch.manual_seed(seed)
+    config = transformers.BertConfig(**config_overrides)
+    model = getattr(transformers, model_class)(config).eval()
+    perturb_(model, seed, scale)
+    if scale_up is not None:
+        with torch.no_grad():
+            scale_up(model)
+    model.save_pretrained(Path(directory), safe_serialization=True)
     return model
 
 

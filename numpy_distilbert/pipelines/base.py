@@ -69,8 +69,27 @@ class Pipeline:
         if tokenizer is None or isinstance(tokenizer, (str, Path)):
             word_piece_tokenizer = wordpiece_tokenizer_class()  # the sibling package, imported when needed
             tokenizer = word_piece_tokenizer.from_pretrained(path if tokenizer is None else tokenizer)
-        model = cls.model_class.from_pretrained(path, dtype=dtype, mmap=mmap)
+        model = cls.model_class_for(Path(path)).from_pretrained(path, dtype=dtype, mmap=mmap)
         return cls(model, tokenizer, **options)
+
+    @classmethod
+    def model_class_for(cls, directory: Path) -> type[Any]:
+        """The class to load: `model_class` for DistilBERT (and for a config.json without a
+        model_type, read as DistilBERT), else the same task's class of the config's family
+        (`auto`), e.g. BertForMaskedLM for fill-mask on a BERT checkpoint."""
+        from numpy_distilbert.auto import family_for
+        from numpy_distilbert.config import read_config_json
+
+        path = directory / "config.json"
+        data = read_config_json(path) if path.is_file() else None
+        model_type = data.get("model_type") if isinstance(data, dict) else None
+        if model_type is None or model_type == cls.model_class.config_class.model_type:
+            return cls.model_class
+        family = family_for(model_type, source=str(path))
+        for task, model_class in family_for(cls.model_class.config_class.model_type).models.items():
+            if model_class is cls.model_class:
+                return family.model_class(task)
+        raise ValueError(f"{cls.__name__} has no model for model_type {model_type!r}")
 
     # ------------------------------------------------------------------ calling
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
