@@ -142,6 +142,17 @@ class Pipeline:
         limit = {"truncation": True, "max_length": self.max_length} if truncation else {}
         return self.tokenizer.encode(text, text_pair=text_pair, **limit)
 
+    def encode_with_types(
+        self, text: str, text_pair: str | None = None, truncation: bool | str = False, **kwargs: Any
+    ) -> tuple[list[int], list[int]]:
+        """`encode`, with the token types BERT reads: 0 for [CLS] text [SEP], 1 for text_pair [SEP].
+
+        truncation: False, True (cut to `max_length`, the longest first) or a tokenizer strategy.
+        """
+        limit = {"truncation": truncation, "max_length": self.max_length} if truncation else {}
+        encoding = self.tokenizer(text, text_pair=text_pair, **limit, **kwargs)
+        return list(encoding["input_ids"]), list(encoding["token_type_ids"])
+
     def _run(self, *args: Any, **options: Any) -> list[Any]:
         """`_run(items, batch_size=..., **options)`: one result per item. Each subclass names the
         options it takes (its `default_options`), so the base signature is left open."""
@@ -181,16 +192,23 @@ def run_batched(
     sequences: Sequence[Sequence[int]],
     batch_size: int,
     pad_id: int,
-    forward: Callable[[np.ndarray, np.ndarray], Sequence[Any]],
+    forward: Callable[..., Sequence[Any]],
+    token_types: Sequence[Sequence[int]] | None = None,
 ) -> list[Any]:
-    """Run `forward(ids [B, L], attention_mask [B, L])` over length-sorted, padded batches.
+    """Run `forward(ids [B, L], attention_mask [B, L])` over length-sorted, padded batches, or
+    `forward(ids, attention_mask, token_type_ids [B, L])` when `token_types` (one list per
+    sequence) are given; padding gets type 0, as transformers pads it.
 
     `forward` returns one result per row of its batch; they come back in input order.
     """
     results: list[Any] = [None] * len(sequences)
     for rows in length_sorted_batches([len(s) for s in sequences], batch_size):
         ids, mask = pad_batch([sequences[i] for i in rows], pad_id)
-        outputs = forward(ids, mask)
+        if token_types is None:
+            outputs = forward(ids, mask)
+        else:
+            types, _ = pad_batch([token_types[i] for i in rows], 0)
+            outputs = forward(ids, mask, types)
         for i, out in zip(rows, outputs, strict=True):
             results[i] = out
     return results

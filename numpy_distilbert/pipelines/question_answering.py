@@ -83,6 +83,7 @@ class _Window:
     offsets: list[tuple[int, int]]  # character span of each token in its own text
     sequence_ids: list[int | None]  # 0 question, 1 context, None special
     word_ids: list[int | None]  # word index within its text, None for special tokens
+    token_type_ids: list[int]  # 0 question (with [CLS] and its [SEP]), 1 context and the last [SEP]
     start_logits: np.ndarray | None = None  # [len(input_ids)]
     end_logits: np.ndarray | None = None
 
@@ -248,6 +249,7 @@ class QuestionAnsweringPipeline(Pipeline):
                 offsets=[tuple(o) for o in encoding["offset_mapping"][row]],
                 sequence_ids=encoding.sequence_ids(row),
                 word_ids=encoding.word_ids(row),
+                token_type_ids=list(encoding["token_type_ids"][row]),
             )
             for row, ids in enumerate(encoding["input_ids"])
         ]
@@ -258,7 +260,8 @@ class QuestionAnsweringPipeline(Pipeline):
         questions = windows[-1].example + 1 if windows else 0  # windows come in question order
         for batch in length_sorted_batches(lengths, batch_size):
             ids, mask = pad_batch([windows[i].input_ids for i in batch], self.tokenizer.pad_token_id)
-            output = self.model(ids, mask)
+            types, _ = pad_batch([windows[i].token_type_ids for i in batch], 0)
+            output = self.model(ids, mask, types)
             for row, i in enumerate(batch):
                 start, end = output.start_logits[row, : lengths[i]], output.end_logits[row, : lengths[i]]
                 question = nth_input(windows[i].example, questions, "question")

@@ -83,13 +83,14 @@ class TextClassificationPipeline(Pipeline):
             return True
         return super()._is_single(inputs)
 
-    def _encode(self, item: Any, truncation: bool, text_pair: str | None) -> list[int]:
+    def _encode(self, item: Any, truncation: bool, text_pair: str | None) -> tuple[list[int], list[int]]:
+        """(ids, token types): BERT reads the pair's second text as type 1."""
         if isinstance(item, str):
-            return self.encode(item, text_pair=text_pair, truncation=truncation)
+            return self.encode_with_types(item, text_pair=text_pair, truncation=truncation)
         text, pair = _pair(item)
         if text_pair is not None:
             raise ValueError(f"text_pair= pairs plain strings with a second text; {item!r:.80} is a pair")
-        return self.encode(text, text_pair=pair, truncation=truncation)
+        return self.encode_with_types(text, text_pair=pair, truncation=truncation)
 
     def _run(
         self,
@@ -108,8 +109,10 @@ class TextClassificationPipeline(Pipeline):
         function = resolve_function(function_to_apply, config)
         encoded = [self._encode(item, truncation, text_pair) for item in items]
         logits = run_batched(
-            encoded, batch_size, self.tokenizer.pad_token_id, lambda ids, mask: self.model(ids, mask).logits
-        )
+            [ids for ids, _ in encoded], batch_size, self.tokenizer.pad_token_id,
+            lambda ids, mask, types: self.model(ids, mask, types).logits,
+            token_types=[types for _, types in encoded],
+        )  # fmt: skip
         results: list[Any] = []
         for i, row in enumerate(logits):
             scores = apply_function(check_finite(row, "logits", nth_input(i, len(logits))), function)

@@ -103,8 +103,10 @@ class ZeroShotClassificationPipeline(Pipeline):
         hypotheses = [hypothesis_template.format(label) for label in labels]
         pairs = [self._encode(text, hypothesis) for text in texts for hypothesis in hypotheses]
         rows = run_batched(
-            pairs, batch_size, self.tokenizer.pad_token_id, lambda ids, mask: self.model(ids, mask).logits
-        )
+            [ids for ids, _ in pairs], batch_size, self.tokenizer.pad_token_id,
+            lambda ids, mask, types: self.model(ids, mask, types).logits,
+            token_types=[types for _, types in pairs],
+        )  # fmt: skip
         logits = np.asarray(rows, dtype=np.float64).reshape(len(texts), len(labels), -1)  # [S, N, C]
         for i, per_label in enumerate(logits):
             check_finite(per_label, "logits", nth_input(i, len(texts)))  # [N labels, C classes]
@@ -124,13 +126,12 @@ class ZeroShotClassificationPipeline(Pipeline):
             })  # fmt: skip
         return results
 
-    def _encode(self, premise: str, hypothesis: str) -> list[int]:
-        """[CLS] premise [SEP] hypothesis [SEP], the premise truncated when the pair is too long."""
+    def _encode(self, premise: str, hypothesis: str) -> tuple[list[int], list[int]]:
+        """[CLS] premise [SEP] hypothesis [SEP] (token types 0, then 1 for BERT), the premise
+        truncated when the pair is too long."""
         try:
-            return self.tokenizer.encode(
-                premise, text_pair=hypothesis, truncation="only_first", max_length=self.max_length
-            )
+            return self.encode_with_types(premise, text_pair=hypothesis, truncation="only_first")
         except ValueError:
             # The hypothesis alone leaves no room for truncating the premise (transformers then
             # does not truncate either); an over-long pair fails in the model with a clear message.
-            return self.tokenizer.encode(premise, text_pair=hypothesis)
+            return self.encode_with_types(premise, text_pair=hypothesis)
