@@ -2,12 +2,14 @@
 
     python scripts/make_fixtures.py            # writes tests/fixtures/model/*.npz
 
-Like llm.c's reference dumps: a tiny seeded transformers DistilBertForMaskedLM (every
-parameter perturbed, as tests/checkpoints.py does) is run on fixed padded inputs, and
+Like llm.c's reference dumps: a tiny seeded transformers DistilBertForMaskedLM or
+BertForPreTraining (every parameter perturbed, as tests/checkpoints.py does) is run on fixed
+padded inputs (BERT's with token types 0 and 1), and
 everything is stored in one versioned .npz per case: the weights (under their transformers
 names, so the test can write a safetensors file from them), config.json, inputs, masks and
 every intermediate: the embeddings, each layer's attention probabilities (eager attention,
-which is numpy-distilbert's semantics for fully padded rows) and output, the logits; in
+which is numpy-distilbert's semantics for fully padded rows) and output, the logits (BERT's
+MLM logits, and its pooler output and NSP logits too); in
 float32 and, from the same weights in float64, in float64. The torch, transformers and
 numpy versions that produced them are recorded.
 
@@ -27,7 +29,9 @@ import numpy as np
 
 REPO = Path(__file__).resolve().parent.parent
 OUT_DIR = REPO / "tests" / "fixtures" / "model"
-FORMAT_VERSION = 1
+# 2: `architecture` (the transformers class) and `token_type_ids` added, BERT cases with
+# `pooler_output` and `seq_relationship_logits` stages.
+FORMAT_VERSION = 2
 
 CASES = {
     # learned positions, gelu: the real model's kinds of layers
@@ -42,7 +46,16 @@ CASES = {
                     activation="relu", sinusoidal_pos_embds=True),
         seed=99,
     ),
+    # BERT (DistilmBERT's teacher's kind): token types, pooler, NSP head, gelu_new, eps 1e-6
+    "tiny_bert_pretraining": dict(
+        architecture="BertForPreTraining",
+        config=dict(vocab_size=50, max_position_embeddings=14, num_hidden_layers=2, num_attention_heads=2,
+                    hidden_size=14, intermediate_size=23, hidden_act="gelu_new", type_vocab_size=2,
+                    layer_norm_eps=1e-6),
+        seed=4321,
+    ),
 }  # fmt: skip
+DEFAULT_ARCHITECTURE = "DistilBertForMaskedLM"
 
 
 def make_inputs(vocab_size: int, max_len: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
@@ -60,16 +73,32 @@ def make_inputs(vocab_size: int, max_len: int, seed: int) -> tuple[np.ndarray, n
     return ids, mask
 
 
-def run(torch, model, ids, mask) -> dict[str, np.ndarray]:
+def make_token_types(mask: np.ndarray) -> np.ndarray:
+    """Type 1 on the second half of each row's tokens, 0 on the first half and on padding."""
+    types = np.zeros_like(mask)
+    types[:, mask.shape[1] // 2 :] = 1
+    types[mask == 0] = 0
+    return types
+
+
+def run(torch, model, ids, mask, types=None) -> dict[str, np.ndarray]:
     model.set_attn_implementation("eager")
+    extra = {} if types is None else {"token_type_ids": torch.from_numpy(types)}
     with torch.no_grad():
         out = model(
             torch.from_numpy(ids),
             attention_mask=torch.from_numpy(mask),
             output_hidden_states=True,
             output_attentions=True,
+            **extra,
         )
-    arrays = {"embeddings": out.hidden_states[0].numpy(), "logits": out.logits.numpy()}
+    if hasattr(out, "prediction_logits"):  # BertForPreTraining
+        arrays = {"embeddings": out.hidden_states[0].numpy(), "logits": out.prediction_logits.numpy(),
+                  "seq_relationship_logits": out.seq_relationship_logits.numpy()}  # fmt: skip
+        with torch.no_grad():
+            arrays["pooler_output"] = model.bert.pooler(out.hidden_states[-1]).numpy()
+    else:
+        arrays = {"embeddings": out.hidden_states[0].numpy(), "logits": out.logits.numpy()}
     for i, (hidden, attention) in enumerate(zip(out.hidden_states[1:], out.attentions, strict=True)):
         arrays[f"layer{i}_attention"] = attention.numpy()
         arrays[f"layer{i}_output"] = hidden.numpy()
@@ -81,17 +110,24 @@ def make_case(name: str, spec: dict) -> Path:
     import transformers
 
     sys.path.insert(0, str(REPO / "tests"))
-    from checkpoints import build_checkpoint
+    from checkpoints import build_bert_checkpoint, build_checkpoint
 
     torch.manual_seed(spec["seed"])
+    architecture = spec.get("architecture", DEFAULT_ARCHITECTURE)
+    bert = architecture.startswith("Bert")
     with tempfile.TemporaryDirectory() as directory:
-        model = build_checkpoint(directory, seed=spec["seed"], **spec["config"])
+        if bert:
+            model = build_bert_checkpoint(directory, architecture, seed=spec["seed"], **spec["config"])
+        else:
+            model = build_checkpoint(directory, seed=spec["seed"], **spec["config"])
         config_json = (Path(directory) / "config.json").read_text(encoding="utf-8")
+    tied = ("vocab_projector.weight", "cls.predictions.decoder.weight", "cls.predictions.decoder.bias")
     weights = {f"weight/{k}": v.detach().numpy().copy() for k, v in model.state_dict().items()
-               if k != "vocab_projector.weight"}  # tied to the word embeddings: not saved  # fmt: skip
+               if k not in tied}  # tied to the word embeddings (and the bias): not saved  # fmt: skip
     ids, mask = make_inputs(
         spec["config"]["vocab_size"], spec["config"]["max_position_embeddings"], spec["seed"]
     )
+    types = make_token_types(mask) if bert else np.zeros_like(mask)
 
     arrays = {
         "format_version": np.array(FORMAT_VERSION),
@@ -100,13 +136,15 @@ def make_case(name: str, spec: dict) -> Path:
             "attention": "eager",
         })),
         "config_json": np.array(config_json),
+        "architecture": np.array(architecture),
         "input_ids": ids,
         "attention_mask": mask,
+        "token_type_ids": types,
         **weights,
     }  # fmt: skip
-    for key, value in run(torch, model, ids, mask).items():
+    for key, value in run(torch, model, ids, mask, types if bert else None).items():
         arrays[f"fp32/{key}"] = value
-    for key, value in run(torch, model.double(), ids, mask).items():
+    for key, value in run(torch, model.double(), ids, mask, types if bert else None).items():
         arrays[f"fp64/{key}"] = value
 
     OUT_DIR.mkdir(parents=True, exist_ok=True)

@@ -2,9 +2,10 @@
 
 Runs with numpy and safetensors alone (no torch, no transformers), so equivalence is
 still checked on a machine without the reference installed. The .npz files are written
-by `scripts/make_fixtures.py` from a tiny seeded transformers model (eager attention) and
-hold the weights, config.json, inputs, masks and every intermediate in float32 and
-float64; see that script. Each stage is compared and its max abs/rel error printed.
+by `scripts/make_fixtures.py` from a tiny seeded transformers model (eager attention:
+DistilBertForMaskedLM, or BertForPreTraining with token types) and hold the weights,
+config.json, inputs, masks and every intermediate in float32 and float64; see that script.
+Each stage is compared and its max abs/rel error printed.
 """
 
 from __future__ import annotations
@@ -20,10 +21,11 @@ import pytest
 from safetensors.numpy import save_file
 
 from numpy_distilbert import tolerances
+from numpy_distilbert.bert import BertForPreTraining
 from numpy_distilbert.model import DistilBertForMaskedLM
 
 FIXTURES = Path(__file__).resolve().parent / "fixtures" / "model"
-FORMAT_VERSION = 1  # the layout this test reads; scripts/make_fixtures.py writes the same
+FORMAT_VERSION = 2  # the layout this test reads; scripts/make_fixtures.py writes the same
 CASES = sorted(FIXTURES.glob(f"*.v{FORMAT_VERSION}.npz"))
 TOLERANCES = {  # (stage kind, dtype) -> max abs difference
     ("hidden", "fp32"): tolerances.FP32_HIDDEN, ("attention", "fp32"): tolerances.FP32_ATTENTION,
@@ -31,11 +33,29 @@ TOLERANCES = {  # (stage kind, dtype) -> max abs difference
     ("hidden", "fp64"): tolerances.FP64, ("attention", "fp64"): tolerances.FP64,
     ("logits", "fp64"): tolerances.FP64,
 }  # fmt: skip
+MODEL_CLASSES = {"DistilBertForMaskedLM": DistilBertForMaskedLM, "BertForPreTraining": BertForPreTraining}
+
+
+def encoder_of(model):
+    """The bare encoder inside a head model: `.distilbert` or `.bert`."""
+    return model.bert if isinstance(model, BertForPreTraining) else model.distilbert
+
+
+def run_model(model, ids, mask, types, **kwargs):
+    """The head's main logits (MLM), whichever family; BERT also reads the token types."""
+    if isinstance(model, BertForPreTraining):
+        return model(ids, mask, types, **kwargs).prediction_logits
+    return model(ids, mask, **kwargs).logits
 
 
 def test_fixtures_are_present():
     """The fixtures are committed; an empty glob must not pass silently."""
-    assert len(CASES) >= 2, f"no frozen fixtures in {FIXTURES}; run scripts/make_fixtures.py"
+    assert len(CASES) >= 3, f"no frozen fixtures in {FIXTURES}; run scripts/make_fixtures.py"
+    architectures = set()
+    for path in CASES:
+        with np.load(path, allow_pickle=False) as data:
+            architectures.add(str(data["architecture"]))
+    assert architectures == set(MODEL_CLASSES), architectures
 
 
 def load_case(path: Path, directory: Path) -> tuple[dict, Path]:
@@ -67,10 +87,13 @@ def test_every_stage_matches_the_frozen_reference(path, precision, tmp_path):
     print(f"\n{path.name} [{precision}], reference: transformers {versions['transformers']}, "
           f"torch {versions['torch']}, {versions['attention']} attention")  # fmt: skip
     dtype = np.float32 if precision == "fp32" else np.float64
-    model = DistilBertForMaskedLM.from_pretrained(directory, dtype=dtype)
-    ids, mask = arrays["input_ids"], arrays["attention_mask"]
+    model = MODEL_CLASSES[str(arrays["architecture"])].from_pretrained(directory, dtype=dtype)
+    ids, mask, types = arrays["input_ids"], arrays["attention_mask"], arrays["token_type_ids"]
     assert not mask[-1].any(), "the fixture's last row should be all padding"
-    out = model.distilbert(ids, mask, output_hidden_states=True, output_attentions=True)
+    bert = isinstance(model, BertForPreTraining)
+    encoder = encoder_of(model)
+    out = (encoder(ids, mask, types, output_hidden_states=True, output_attentions=True) if bert
+           else encoder(ids, mask, output_hidden_states=True, output_attentions=True))  # fmt: skip
     n_layers = model.config.n_layers
     assert len(out.hidden_states) == n_layers + 1
 
@@ -78,7 +101,11 @@ def test_every_stage_matches_the_frozen_reference(path, precision, tmp_path):
     for i in range(n_layers):
         checks.append(("attention", f"layer{i}_attention", out.attentions[i]))
         checks.append(("hidden", f"layer{i}_output", out.hidden_states[i + 1]))
-    checks.append(("logits", "logits", model(ids, mask).logits))
+    checks.append(("logits", "logits", run_model(model, ids, mask, types)))
+    if bert:
+        assert types[mask == 1].min() == 0 and types[mask == 1].max() == 1, "both token types"
+        checks.append(("hidden", "pooler_output", out.pooler_output))
+        checks.append(("logits", "seq_relationship_logits", model(ids, mask, types).seq_relationship_logits))
     failures = []
     for kind, key, ours in checks:
         assert ours.dtype == dtype, key
@@ -91,9 +118,9 @@ def test_every_stage_matches_the_frozen_reference(path, precision, tmp_path):
 @pytest.mark.parametrize("path", CASES, ids=[p.name for p in CASES])
 def test_positions_path_matches_frozen_logits(path, tmp_path):
     arrays, directory = load_case(path, tmp_path)
-    model = DistilBertForMaskedLM.from_pretrained(directory)
+    model = MODEL_CLASSES[str(arrays["architecture"])].from_pretrained(directory)
     mask = arrays["attention_mask"].astype(bool)
-    selected = model(arrays["input_ids"], mask, positions=mask).logits
+    selected = run_model(model, arrays["input_ids"], mask, arrays["token_type_ids"], positions=mask)
     assert stage_error("positions path", selected, arrays["fp32/logits"][mask]) <= tolerances.FP32_LOGITS
 
 
