@@ -22,12 +22,12 @@ for by `output_hidden_states=True` / `output_attentions=True`. The Auto classes 
 from __future__ import annotations
 
 import dataclasses
-from typing import ClassVar
+from typing import ClassVar, TypeVar
 
 import numpy as np
 from numpy.typing import ArrayLike, DTypeLike
 
-from numpy_distilbert.config import DistilBertConfig
+from numpy_distilbert.config import BertConfig, DistilBertConfig
 from numpy_distilbert.layers import linear
 from numpy_distilbert.model import DistilBertModel, PretrainedModel
 from numpy_distilbert.outputs import (
@@ -38,9 +38,12 @@ from numpy_distilbert.outputs import (
 )
 from numpy_distilbert.weights import Checkpoint, CheckpointError
 
+_Config = TypeVar("_Config", DistilBertConfig, BertConfig)
 
-def _labelled_config(config: DistilBertConfig, checkpoint: Checkpoint) -> DistilBertConfig:
-    """`config` with id2label/label2id filled in and checked against `classifier.weight`'s rows."""
+
+def _labelled_config(config: _Config, checkpoint: Checkpoint) -> _Config:
+    """`config` with id2label/label2id filled in and checked against `classifier.weight`'s rows
+    (DistilBERT's or BERT's config: both keep their labels in the same fields)."""
     stored = checkpoint.tensors.get("classifier.weight")
     if stored is None:
         raise CheckpointError(f"{checkpoint.directory}: missing tensor 'classifier.weight' (classifier)")
