@@ -79,9 +79,7 @@ def test_embed_uses_the_sentence_transformers_pooling(models, corpus, tmp_path):
     np.testing.assert_allclose(np.load(tmp_path / "out.npy"), expected, atol=1e-7)
 
 
-def test_embed_equals_sentence_transformers(models, corpus):
-    require_module("torch")
-    st = require_module("sentence_transformers")
+def test_embed_equals_sentence_transformers(st, models, corpus):
     proc = cli("embed", "-m", models["st"], "-i", corpus)
     assert proc.returncode == 0, proc.stderr
     expected = st.SentenceTransformer(str(models["st"]), device="cpu").encode([text for _, text in NUMBERED])
@@ -168,10 +166,14 @@ def test_search_refuses_a_damaged_index(models, corpus, tmp_path):
     assert proc.returncode == 2 and "cannot be read" in proc.stderr and "Traceback" not in proc.stderr
 
 
-def test_similarity_on_all_minilm_equals_sentence_transformers(minilm_path, tmp_path):
-    """Real weights: the ranking and scores of sentence-transformers' own model.similarity."""
+@pytest.fixture(scope="session")  # the session scope of minilm_path: torch is asked for first
+def st():
     require_module("torch")
-    st = require_module("sentence_transformers")
+    return require_module("sentence_transformers")
+
+
+def test_similarity_on_all_minilm_equals_sentence_transformers(st, minilm_path, tmp_path):
+    """Real weights: the ranking and scores of sentence-transformers' own model.similarity."""
     lines = ["A man is eating a piece of bread.", "A man is riding a horse.", "A monkey is playing drums.",
              "Ein Mann isst Brot."]  # fmt: skip
     path = tmp_path / "lines.txt"
