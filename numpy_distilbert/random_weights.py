@@ -1,4 +1,4 @@
-"""Write a DistilBERT checkpoint of random weights, with NumPy and safetensors alone.
+"""Write a DistilBERT (or BERT) checkpoint of random weights, with NumPy and safetensors alone.
 
 The real trained weights are large and not always at hand (the notebooks and the tests
 run without them). A checkpoint of random numbers has the same shapes, the same tensor
@@ -19,6 +19,9 @@ What is written, in the layout transformers' `save_pretrained` uses:
 * `model.safetensors`, float32, with the tensor names of the chosen architecture. Task
   models prefix the encoder's names with `distilbert.`; the bare `DistilBertModel` does not.
   The MLM head stores no `vocab_projector.weight`: it is tied to the word embeddings;
+* for a BERT architecture (`BERT_ARCHITECTURES`, with a `BertConfig`), BERT's names: the
+  encoder under `bert.` in task models, token-type embeddings, a pooler where transformers'
+  class has one, `cls.predictions.*` without the tied decoder;
 * with `vocab_dir`, copies of its `vocab.txt` and `tokenizer_config.json`, so that the
   directory is a complete model a tokenizer can load too.
 
@@ -41,7 +44,7 @@ import numpy as np
 from safetensors.numpy import save_file
 
 from numpy_distilbert._checks import as_int
-from numpy_distilbert.config import DistilBertConfig
+from numpy_distilbert.config import BertConfig, DistilBertConfig
 
 DEFAULT_STD = 0.02  # transformers' DistilBertConfig.initializer_range
 
@@ -77,7 +80,44 @@ ARCHITECTURES: dict[str, tuple[bool, dict]] = {
         "classifier.bias": lambda d, v, n: (1,),
     }),
 }  # fmt: skip
-LABELLED = ("DistilBertForSequenceClassification", "DistilBertForTokenClassification")
+_POOLER = {
+    "pooler.dense.weight": lambda d, v, n: (d, d),
+    "pooler.dense.bias": lambda d, v, n: (d,),
+}
+_BERT_MLM = {
+    "cls.predictions.transform.dense.weight": lambda d, v, n: (d, d),
+    "cls.predictions.transform.dense.bias": lambda d, v, n: (d,),
+    "cls.predictions.transform.LayerNorm.weight": lambda d, v, n: (d,),
+    "cls.predictions.transform.LayerNorm.bias": lambda d, v, n: (d,),
+    "cls.predictions.bias": lambda d, v, n: (v,),  # the decoder's weight is the word embeddings
+}
+# BERT: architecture -> (encoder prefixed with "bert."?, has a pooler?, the head's tensors).
+BERT_ARCHITECTURES: dict[str, tuple[bool, bool, dict]] = {
+    "BertModel": (False, True, {}),
+    "BertForMaskedLM": (True, False, _BERT_MLM),
+    "BertForPreTraining": (True, True, {
+        **_BERT_MLM,
+        "cls.seq_relationship.weight": lambda d, v, n: (2, d),  # is-next, not-next
+        "cls.seq_relationship.bias": lambda d, v, n: (2,),
+    }),
+    "BertForSequenceClassification": (True, True, {
+        "classifier.weight": lambda d, v, n: (n, d),
+        "classifier.bias": lambda d, v, n: (n,),
+    }),
+    "BertForTokenClassification": (True, False, {
+        "classifier.weight": lambda d, v, n: (n, d),
+        "classifier.bias": lambda d, v, n: (n,),
+    }),
+    "BertForQuestionAnswering": (True, False, {
+        "qa_outputs.weight": lambda d, v, n: (2, d),
+        "qa_outputs.bias": lambda d, v, n: (2,),
+    }),
+}  # fmt: skip
+LABELLED = (
+    "DistilBertForSequenceClassification", "DistilBertForTokenClassification",
+    "BertForSequenceClassification", "BertForTokenClassification",
+)  # fmt: skip
+QUESTION_ANSWERING = ("DistilBertForQuestionAnswering", "BertForQuestionAnswering")
 
 # Keys transformers writes in every DistilBERT config.json, with its defaults; a config read
 # from a real file keeps its own values.
@@ -86,6 +126,13 @@ TRANSFORMERS_DEFAULTS = {
     "attention_dropout": 0.1,
     "qa_dropout": 0.1,
     "seq_classif_dropout": 0.2,
+    "initializer_range": DEFAULT_STD,
+    "tie_word_embeddings": True,
+    "dtype": "float32",
+}
+BERT_TRANSFORMERS_DEFAULTS = {
+    "hidden_dropout_prob": 0.1,
+    "attention_probs_dropout_prob": 0.1,
     "initializer_range": DEFAULT_STD,
     "tie_word_embeddings": True,
     "dtype": "float32",
@@ -104,7 +151,7 @@ def _sinusoidal_table(n_positions: int, dim: int) -> np.ndarray:
 
 
 def _labels(
-    config: DistilBertConfig, architecture: str, num_labels: int | None, id2label: dict | None
+    config: DistilBertConfig | BertConfig, architecture: str, num_labels: int | None, id2label: dict | None
 ) -> dict[int, str]:
     """The id2label to write: given, or LABEL_0..LABEL_{n-1}, or what the config had."""
     if id2label is not None:
@@ -117,10 +164,8 @@ def _labels(
         labels = {i: f"LABEL_{i}" for i in range(as_int(num_labels, "num_labels", minimum=1))}
     else:
         labels = dict(config.id2label)
-    if architecture == "DistilBertForQuestionAnswering" and labels and len(labels) != 2:
-        raise ValueError(
-            f"DistilBertForQuestionAnswering needs exactly 2 labels (start, end), got {len(labels)}"
-        )
+    if architecture in QUESTION_ANSWERING and labels and len(labels) != 2:
+        raise ValueError(f"{architecture} needs exactly 2 labels (start, end), got {len(labels)}")
     if architecture in LABELLED and not labels:
         labels = {0: "LABEL_0", 1: "LABEL_1"}  # transformers' default num_labels=2
     return labels
@@ -155,8 +200,34 @@ def _tensor_shapes(config: DistilBertConfig, architecture: str, num_labels: int)
     return shapes
 
 
+def _bert_tensor_shapes(config: BertConfig, architecture: str, num_labels: int) -> dict[str, tuple]:
+    """Every tensor name a BERT architecture stores, in a fixed order, with its shape."""
+    prefixed, pooled, head = BERT_ARCHITECTURES[architecture]
+    p = "bert." if prefixed else ""
+    d, f, v = config.hidden_size, config.intermediate_size, config.vocab_size
+    shapes = {
+        f"{p}embeddings.word_embeddings.weight": (v, d),
+        f"{p}embeddings.position_embeddings.weight": (config.max_position_embeddings, d),
+        f"{p}embeddings.token_type_embeddings.weight": (config.type_vocab_size, d),
+        f"{p}embeddings.LayerNorm.weight": (d,),
+        f"{p}embeddings.LayerNorm.bias": (d,),
+    }
+    linears = {"attention.self.query": (d, d), "attention.self.key": (d, d), "attention.self.value": (d, d),
+               "attention.output.dense": (d, d), "attention.output.LayerNorm": (d,),
+               "intermediate.dense": (f, d), "output.dense": (d, f), "output.LayerNorm": (d,)}  # fmt: skip
+    for i in range(config.num_hidden_layers):
+        for name, shape in linears.items():
+            shapes[f"{p}encoder.layer.{i}.{name}.weight"] = shape
+            shapes[f"{p}encoder.layer.{i}.{name}.bias"] = (shape[0],)
+    for name, make in (_POOLER if pooled else {}).items():
+        shapes[p + name] = make(d, v, num_labels)
+    for name, make in head.items():
+        shapes[name] = make(d, v, num_labels)
+    return shapes
+
+
 def random_tensors(
-    config: DistilBertConfig,
+    config: DistilBertConfig | BertConfig,
     architecture: str = "DistilBertForMaskedLM",
     seed: int = 0,
     num_labels: int = 2,
@@ -165,21 +236,25 @@ def random_tensors(
     """{transformers tensor name: float32 array}, deterministic from `seed`."""
     rng = np.random.default_rng(seed)
     tensors = {}
-    for name, shape in _tensor_shapes(config, architecture, num_labels).items():
+    if isinstance(config, BertConfig):
+        shapes = _bert_tensor_shapes(config, architecture, num_labels)
+    else:
+        shapes = _tensor_shapes(config, architecture, num_labels)
+    for name, shape in shapes.items():
         # float32 straight from the generator: no float64 temporary of 135M numbers.
         values = rng.standard_normal(shape, dtype=np.float32)
         values *= np.float32(std)
         if "norm." in name.lower() and name.endswith(".weight"):
             values += np.float32(1.0)  # a LayerNorm gain: near 1, not near 0
         tensors[name] = values
-    if config.sinusoidal_pos_embds:
+    if isinstance(config, DistilBertConfig) and config.sinusoidal_pos_embds:
         # Those configs use a fixed table, not a learned one; store the table.
         name = next(n for n in tensors if n.endswith("position_embeddings.weight"))
         tensors[name] = _sinusoidal_table(config.max_position_embeddings, config.dim)
     return tensors
 
 
-def _copy_vocab(vocab_dir: Path, directory: Path, config: DistilBertConfig) -> None:
+def _copy_vocab(vocab_dir: Path, directory: Path, config: DistilBertConfig | BertConfig) -> None:
     vocab = vocab_dir / "vocab.txt"
     if not vocab.is_file():
         raise FileNotFoundError(f"vocab_dir {vocab_dir} has no vocab.txt")
@@ -199,34 +274,38 @@ def _copy_vocab(vocab_dir: Path, directory: Path, config: DistilBertConfig) -> N
 
 def write_random_checkpoint(
     directory: str | Path,
-    config: DistilBertConfig | None = None,
+    config: DistilBertConfig | BertConfig | None = None,
     seed: int = 0,
     architecture: str = "DistilBertForMaskedLM",
     vocab_dir: str | Path | None = None,
     num_labels: int | None = None,
     id2label: dict[int, str] | None = None,
 ) -> Path:
-    """Write config.json and model.safetensors of a random-weight DistilBERT into `directory`.
+    """Write config.json and model.safetensors of a random-weight DistilBERT (or BERT) into `directory`.
 
     config: the sizes (default: `DistilBertConfig()`, the real distilbert-base-multilingual-cased
         sizes, 135M parameters, a 540 MB file). Its `architectures` and labels are replaced.
     seed: the same seed gives the same bytes.
-    architecture: one of `ARCHITECTURES` (transformers' class names).
+    architecture: one of `ARCHITECTURES`, or of `BERT_ARCHITECTURES` with a `BertConfig`
+        (default: `BertConfig()`, transformers' bert-base sizes), transformers' class names.
     vocab_dir: a directory whose vocab.txt (and tokenizer_config.json, if present) is copied in.
     num_labels / id2label: the classifier's labels, for sequence and token classification
         (default: the config's labels, else 2 labels LABEL_0, LABEL_1 as transformers).
     Returns the directory, as a Path.
     """
-    if architecture not in ARCHITECTURES:
+    bert = architecture in BERT_ARCHITECTURES
+    if architecture not in ARCHITECTURES and not bert:
         raise ValueError(
-            f"unknown architecture {architecture!r}; choose one of {', '.join(ARCHITECTURES)}"
+            f"unknown architecture {architecture!r}; choose one of "
+            f"{', '.join([*ARCHITECTURES, *BERT_ARCHITECTURES])}"
         )
-    config = DistilBertConfig() if config is None else config
-    if not isinstance(config, DistilBertConfig):
-        raise TypeError(f"config must be a DistilBertConfig, got {type(config).__name__}")
+    config_class = BertConfig if bert else DistilBertConfig
+    config = config_class() if config is None else config
+    if not isinstance(config, config_class):
+        raise TypeError(f"{architecture} needs a {config_class.__name__}, got {type(config).__name__}")
     seed = as_int(seed, "seed", minimum=0)
     labels = _labels(config, architecture, num_labels, id2label)
-    extra = {**TRANSFORMERS_DEFAULTS, **config.extra}
+    extra = {**(BERT_TRANSFORMERS_DEFAULTS if bert else TRANSFORMERS_DEFAULTS), **config.extra}
     config = dataclasses.replace(
         config,
         architectures=(architecture,),
@@ -242,7 +321,7 @@ def write_random_checkpoint(
     directory.mkdir(parents=True, exist_ok=True)
     if vocab_dir is not None:
         _copy_vocab(Path(vocab_dir), directory, config)
-    n_labels = 2 if architecture == "DistilBertForQuestionAnswering" else max(len(labels), 1)
+    n_labels = 2 if architecture in QUESTION_ANSWERING else max(len(labels), 1)
     tensors = random_tensors(config, architecture, seed, n_labels, std)
     # transformers reads the "format" metadata to know whose layout the file is in.
     save_file(tensors, str(directory / "model.safetensors"), metadata={"format": "pt"})
@@ -258,4 +337,4 @@ def write_random_checkpoint(
     return directory
 
 
-__all__ = ["ARCHITECTURES", "random_tensors", "write_random_checkpoint"]
+__all__ = ["ARCHITECTURES", "BERT_ARCHITECTURES", "random_tensors", "write_random_checkpoint"]

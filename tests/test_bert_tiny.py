@@ -465,3 +465,27 @@ def test_feature_extraction_on_bert(reference, vocab_heads):
     assert type(ours.model) is BertModel
     for text in PREMISES:
         assert max_diff(ours(text), theirs(text)) <= tolerances.FP32_HIDDEN
+
+
+# ------------------------------------------------------------- random_weights
+@pytest.mark.parametrize("architecture", list(OUTPUT_FIELDS))
+def test_random_bert_checkpoint_loads_in_transformers(reference, tmp_path, architecture):
+    """write_random_checkpoint (no torch) writes what transformers' class of that name loads
+    with no key missing or unexpected, and both compute the same outputs."""
+    from numpy_distilbert.random_weights import write_random_checkpoint
+
+    config = BertConfig(**TINY)
+    labels = LABELS if "Classification" in architecture else None
+    directory = write_random_checkpoint(tmp_path, config, seed=3, architecture=architecture, id2label=labels)
+    theirs_class = getattr(reference.transformers, architecture)
+    model, info = theirs_class.from_pretrained(
+        directory, output_loading_info=True, attn_implementation="eager"
+    )
+    assert not info["missing_keys"] and not info["unexpected_keys"], info
+    ours = load_model(directory)
+    assert type(ours).__name__ == architecture
+    ids, mask, types = tiny_batch(2)
+    theirs = torch_run(reference, model.eval(), ids, mask, types)
+    got = ours(ids, mask, types)
+    for field in OUTPUT_FIELDS[architecture]:
+        assert max_diff(getattr(got, field), getattr(theirs, field).numpy()) <= tolerances.FP32_LOGITS, field
