@@ -104,6 +104,8 @@ def test_copies_vocab(tmp_path):
 
 def test_refuses_bad_arguments(tmp_path):
     with pytest.raises(ValueError, match="unknown architecture"):
+        write_random_checkpoint(tmp_path, TINY, architecture="GPT2LMHeadModel")
+    with pytest.raises(TypeError, match="BertForMaskedLM needs a BertConfig, got DistilBertConfig"):
         write_random_checkpoint(tmp_path, TINY, architecture="BertForMaskedLM")
     with pytest.raises(ValueError, match="exactly 2 labels"):
         write_random_checkpoint(tmp_path, TINY, architecture="DistilBertForQuestionAnswering", num_labels=3)
