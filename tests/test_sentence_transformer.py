@@ -39,7 +39,7 @@ TEXTS = [
 POOLINGS = [(mode,) for mode in POOLING_MODES] + [POOLING_MODES]
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")  # the session scope of minilm_path: torch is asked for first
 def st():
     require_module("torch")
     module = require_module("sentence_transformers")
