@@ -464,6 +464,8 @@ class SentenceTransformer:
 def _check_sentences(sentences: Any) -> list[str]:
     if isinstance(sentences, str):
         return [sentences]
+    if isinstance(sentences, np.ndarray) and sentences.ndim == 1:
+        sentences = sentences.tolist()  # e.g. a column of texts, as sentence-transformers accepts
     if not isinstance(sentences, (list, tuple)):
         raise TypeError(f"sentences must be a string or a list of strings, got {type(sentences).__name__}")
     for i, text in enumerate(sentences):

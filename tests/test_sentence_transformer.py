@@ -241,6 +241,7 @@ def test_bad_encode_arguments(st_dir):
     with pytest.raises(ValueError, match="output_value"):
         model.encode(["a"], output_value=None)
     assert model.encode([]).shape == (0, model.get_sentence_embedding_dimension())
+    np.testing.assert_array_equal(model.encode(np.array(["a", "bc"])), model.encode(["a", "bc"]))
 
 
 # ------------------------------------------------------------ all-MiniLM-L6-v2
