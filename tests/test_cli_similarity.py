@@ -188,3 +188,24 @@ def test_similarity_on_all_minilm_equals_sentence_transformers(st, minilm_path, 
     diff = max(abs(m["score"] - float(scores[lines.index(m["text"])])) for m in got)
     print(f"cli similarity on all-MiniLM-L6-v2 vs sentence-transformers: max diff {diff:.2e}")
     assert diff <= 1e-6
+
+
+def test_help_lists_the_commands():
+    proc = cli("--help")
+    assert proc.returncode == 0
+    for command in ("similarity", "search"):
+        assert f"    {command}" in proc.stdout
+        assert cli(command, "--help").returncode == 0
+
+
+def test_a_line_that_is_not_utf8_is_reported_and_skipped(models, tmp_path):
+    path = tmp_path / "mixed.txt"
+    path.write_bytes(b"first line\nbad \xff byte\nthird line\n")
+    proc = cli("similarity", "-m", models["st"], "-q", "line", "-i", path, "--top-k", "0")
+    assert proc.returncode == 0, proc.stderr
+    assert "line 2: not valid UTF-8" in proc.stderr
+    assert sorted(m["line"] for m in json.loads(proc.stdout)) == [1, 3]
+    index = tmp_path / "mixed.npy"
+    proc = cli("search", "-m", models["st"], "--corpus", path, "--index", index, "--top-k", "0", "line")
+    assert proc.returncode == 0 and "line 2: not valid UTF-8" in proc.stderr
+    assert sorted(r["line"] for r in jsonl(proc.stdout)[0]["results"]) == [1, 3]
