@@ -46,7 +46,9 @@ DEFAULT_REVISION = "main"
 # What a pipeline needs; `snapshot_download` fetches only these.
 DOWNLOAD_PATTERNS = [
     "config.json", "model.safetensors", "model.safetensors.index.json", "model-*.safetensors",
-    "vocab.txt", "tokenizer_config.json", "special_tokens_map.json",
+    "vocab.txt", "tokenizer_config.json", "special_tokens_map.json", "tokenizer.json",
+    # A sentence-transformers model's own pooling and normalisation.
+    "modules.json", "sentence_bert_config.json", "config_sentence_transformers.json", "*_Pooling/config.json",
 ]  # fmt: skip
 # What a tokenizer alone needs (the `tokenize` command, AutoTokenizer): no weights.
 TOKENIZER_FILES = ("vocab.txt", "tokenizer.json")  # either one will do
