@@ -17,31 +17,21 @@ from types import SimpleNamespace
 
 import numpy as np
 import pytest
+from max_diffs import MaxDiffs
 
 from numpy_distilbert import AutoModelForMaskedLM, BertForMaskedLM, BertForPreTraining, pipeline, tolerances
 
 pytestmark = pytest.mark.slow
 
 LENGTHS = ((20, 30), (5, 9), (60, 40), (3, 2))  # (first segment, second segment) per row
-MEASURED: dict[str, float] = {}
-
-
-def record(name: str, ours: np.ndarray, theirs: np.ndarray) -> float:
-    assert ours.shape == theirs.shape, f"{name}: shape {ours.shape} vs {theirs.shape}"
-    diff = float(np.max(np.abs(ours.astype(np.float64) - theirs.astype(np.float64))))
-    MEASURED[name] = diff
-    print(f"{name}: max abs diff {diff:.2e}")
-    return diff
+MEASURED = MaxDiffs("BertForPreTraining, real multilingual size")  # printed, then tabled at the end
+record = MEASURED.record
 
 
 @pytest.fixture(scope="module", autouse=True)
 def summary():
     yield
-    if MEASURED:
-        width = max(map(len, MEASURED))
-        print("\n--- BertForPreTraining, real multilingual size: max abs differences ---")
-        for name, diff in MEASURED.items():
-            print(f"  {name:<{width}}  {diff:.2e}")
+    MEASURED.print_summary()
 
 
 @pytest.fixture(scope="module")

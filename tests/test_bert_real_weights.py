@@ -14,6 +14,7 @@ from types import SimpleNamespace
 
 import numpy as np
 import pytest
+from max_diffs import MaxDiffs
 
 from numpy_distilbert import AutoModel, AutoTokenizer, BertModel, tolerances
 
@@ -25,25 +26,14 @@ PAIRS = [
     ("¿Dónde está la biblioteca?", "Библиотека находится рядом с вокзалом."),
 ]
 
-MEASURED: dict[str, float] = {}
-
-
-def record(name: str, ours: np.ndarray, theirs: np.ndarray) -> float:
-    assert ours.shape == theirs.shape, f"{name}: shape {ours.shape} vs {theirs.shape}"
-    diff = float(np.max(np.abs(ours.astype(np.float64) - theirs.astype(np.float64))))
-    MEASURED[name] = diff
-    print(f"{name}: max abs diff {diff:.2e}")
-    return diff
+MEASURED = MaxDiffs("all-MiniLM-L6-v2, ours vs transformers")  # printed, then tabled at the end
+record = MEASURED.record
 
 
 @pytest.fixture(scope="module", autouse=True)
 def summary():
     yield
-    if MEASURED:
-        width = max(map(len, MEASURED))
-        print("\n--- all-MiniLM-L6-v2, ours vs transformers: max abs differences ---")
-        for name, diff in MEASURED.items():
-            print(f"  {name:<{width}}  {diff:.2e}")
+    MEASURED.print_summary()
 
 
 @pytest.fixture(scope="module")

@@ -26,6 +26,7 @@ from types import SimpleNamespace
 
 import numpy as np
 import pytest
+from max_diffs import MaxDiffs
 
 from numpy_distilbert import tolerances
 from numpy_distilbert.model import DistilBertForMaskedLM
@@ -39,32 +40,15 @@ ROWS_WITH_TOKENS = [row for row, n in enumerate(LENGTHS) if n > 0]
 PADDED_LENGTH = 128
 FLOAT64_LENGTHS = (40, 17)
 
-MEASURED: dict[str, float] = {}  # name -> max abs difference, printed when the module ends
-
-
-def record(name: str, ours: np.ndarray, theirs: np.ndarray) -> float:
-    """Max abs difference between two arrays; printed and kept for the summary."""
-    assert ours.shape == theirs.shape, f"{name}: shape {ours.shape} vs {theirs.shape}"
-    diff = float(np.max(np.abs(ours.astype(np.float64) - theirs.astype(np.float64))))
-    MEASURED[name] = diff
-    print(f"{name}: max abs diff {diff:.2e}")
-    return diff
-
-
-def record_all(name: str, ours, theirs) -> list[float]:
-    """`record` for each pair of two equally long sequences of arrays, named name[i]."""
-    assert len(ours) == len(theirs), f"{name}: {len(ours)} arrays vs {len(theirs)}"
-    return [record(f"{name}[{i}]", a, b) for i, (a, b) in enumerate(zip(ours, theirs, strict=True))]
+MEASURED = MaxDiffs("numpy-distilbert vs transformers, real size")  # printed, then tabled at the end
+record = MEASURED.record
+record_all = MEASURED.record_all
 
 
 @pytest.fixture(scope="module", autouse=True)
 def summary():
     yield
-    if MEASURED:
-        width = max(map(len, MEASURED))
-        print("\n--- numpy-distilbert vs transformers, real size: max abs differences ---")
-        for name, diff in MEASURED.items():
-            print(f"  {name:<{width}}  {diff:.2e}")
+    MEASURED.print_summary()
 
 
 # ------------------------------------------------------------------------ fixtures
