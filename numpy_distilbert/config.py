@@ -22,7 +22,7 @@ import json
 import math
 from dataclasses import dataclass, field, fields
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import Any, ClassVar, TypeVar
 
 ACTIVATIONS = ("gelu", "relu")
 LABEL_MAPS = ("id2label", "label2id")
@@ -197,6 +197,58 @@ def _drop_agreeing_intermediate_size(data: dict[str, Any]) -> dict[str, Any]:
     return {key: value for key, value in data.items() if key != "intermediate_size"}
 
 
+ConfigT = TypeVar("ConfigT", bound="_ConfigFile")
+
+
+def _parse_label_fields(kwargs: dict[str, Any]) -> dict[str, Any]:
+    """`architectures`, `id2label` and `label2id` from their JSON forms, checked (in place)."""
+    if "architectures" in kwargs:
+        kwargs["architectures"] = _architectures(kwargs["architectures"])
+    if "id2label" in kwargs:
+        kwargs["id2label"] = _id2label(kwargs["id2label"])
+    if "label2id" in kwargs:
+        kwargs["label2id"] = _label2id(kwargs["label2id"])
+    return kwargs
+
+
+class _ConfigFile:
+    """What every family's config does with config.json: read it (naming the file in errors)
+    and write it back. A family's config is a frozen dataclass that adds `from_dict`."""
+
+    model_type: ClassVar[str]
+    architectures: tuple[str, ...]
+    id2label: dict[int, str]
+    extra: dict[str, Any]
+
+    @classmethod
+    def from_dict(cls: type[ConfigT], data: dict[str, Any]) -> ConfigT:
+        raise NotImplementedError
+
+    @classmethod
+    def from_json_file(cls: type[ConfigT], path: str | Path) -> ConfigT:
+        path = Path(path)
+        data = read_config_json(path)
+        try:
+            return cls.from_dict(data)
+        except ConfigError as exc:
+            raise ConfigError(f"{path}: {exc}") from None
+
+    @classmethod
+    def from_pretrained(cls: type[ConfigT], directory: str | Path) -> ConfigT:
+        """Read `config.json` from a model directory."""
+        return cls.from_json_file(Path(directory) / "config.json")
+
+    def to_dict(self) -> dict[str, Any]:
+        """The config.json form (the inverse of `from_dict`)."""
+        data: dict[str, Any] = {"model_type": self.model_type, **self.extra}
+        for f in fields(self):  # type: ignore[arg-type]  # a dataclass subclass, always
+            if f.name != "extra":
+                data[f.name] = getattr(self, f.name)
+        data["architectures"] = list(self.architectures)
+        data["id2label"] = {str(k): v for k, v in self.id2label.items()}
+        return data
+
+
 @dataclass(frozen=True)
 class _DistilBertFields:
     """The typed fields and their checks; `DistilBertConfig` adds the names transformers uses."""
@@ -258,7 +310,7 @@ class _DistilBertFields:
 
 
 
-class DistilBertConfig(_DistilBertFields):
+class DistilBertConfig(_DistilBertFields, _ConfigFile):
     """DistilBERT's hyper-parameters (a frozen dataclass; see the module docstring).
 
     `DistilBertConfig(dim=768, n_heads=12, ...)`; `hidden_size=`, `num_attention_heads=` and
@@ -317,37 +369,7 @@ class DistilBertConfig(_DistilBertFields):
         # transformers writes `"label2id": null` when only id2label was given: null means absent.
         kwargs = {key: value for key, value in kwargs.items() if value is not None or key not in LABEL_MAPS}
         extra = {key: value for key, value in data.items() if key not in known}
-        if "architectures" in kwargs:
-            kwargs["architectures"] = _architectures(kwargs["architectures"])
-        if "id2label" in kwargs:
-            kwargs["id2label"] = _id2label(kwargs["id2label"])
-        if "label2id" in kwargs:
-            kwargs["label2id"] = _label2id(kwargs["label2id"])
-        return cls(**kwargs, extra=extra)
-
-    @classmethod
-    def from_json_file(cls, path: str | Path) -> DistilBertConfig:
-        path = Path(path)
-        data = read_config_json(path)
-        try:
-            return cls.from_dict(data)
-        except ConfigError as exc:
-            raise ConfigError(f"{path}: {exc}") from None
-
-    @classmethod
-    def from_pretrained(cls, directory: str | Path) -> DistilBertConfig:
-        """Read `config.json` from a model directory."""
-        return cls.from_json_file(Path(directory) / "config.json")
-
-    def to_dict(self) -> dict[str, Any]:
-        """The config.json form (the inverse of `from_dict`)."""
-        data: dict[str, Any] = {"model_type": self.model_type, **self.extra}
-        for name in self.__dataclass_fields__:
-            if name != "extra":
-                data[name] = getattr(self, name)
-        data["architectures"] = list(self.architectures)
-        data["id2label"] = {str(k): v for k, v in self.id2label.items()}
-        return data
+        return cls(**_parse_label_fields(kwargs), extra=extra)
 
 
 # ------------------------------------------------------------------------------ BERT
@@ -358,7 +380,7 @@ BERT_UNSUPPORTED = {"position_embedding_type": "absolute", "is_decoder": False, 
 
 
 @dataclass(frozen=True)
-class BertConfig:
+class BertConfig(_ConfigFile):
     """BERT's hyper-parameters under transformers' BertConfig names (a frozen dataclass).
 
     Defaults are transformers' (bert-base-uncased's sizes). The encoder reads the same
@@ -481,34 +503,4 @@ class BertConfig:
         if kwargs.get("position_embedding_type", "absolute") is None:
             kwargs.pop("position_embedding_type")  # transformers reads null as absolute
         extra = {key: value for key, value in data.items() if key not in known and key != "model_type"}
-        if "architectures" in kwargs:
-            kwargs["architectures"] = _architectures(kwargs["architectures"])
-        if "id2label" in kwargs:
-            kwargs["id2label"] = _id2label(kwargs["id2label"])
-        if "label2id" in kwargs:
-            kwargs["label2id"] = _label2id(kwargs["label2id"])
-        return cls(**kwargs, extra=extra)
-
-    @classmethod
-    def from_json_file(cls, path: str | Path) -> BertConfig:
-        path = Path(path)
-        data = read_config_json(path)
-        try:
-            return cls.from_dict(data)
-        except ConfigError as exc:
-            raise ConfigError(f"{path}: {exc}") from None
-
-    @classmethod
-    def from_pretrained(cls, directory: str | Path) -> BertConfig:
-        """Read `config.json` from a model directory."""
-        return cls.from_json_file(Path(directory) / "config.json")
-
-    def to_dict(self) -> dict[str, Any]:
-        """The config.json form (the inverse of `from_dict`)."""
-        data: dict[str, Any] = {"model_type": self.model_type, **self.extra}
-        for f in fields(self):
-            if f.name != "extra":
-                data[f.name] = getattr(self, f.name)
-        data["architectures"] = list(self.architectures)
-        data["id2label"] = {str(k): v for k, v in self.id2label.items()}
-        return data
+        return cls(**_parse_label_fields(kwargs), extra=extra)
