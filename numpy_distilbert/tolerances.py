@@ -31,3 +31,12 @@ def derived_bound(fixed: float, reference_fp32_error: float) -> float:
     asked to be closer to it than about twice that.
     """
     return max(fixed, REFERENCE_ERROR_FACTOR * reference_fp32_error)
+
+# Distillation (numpy_distilbert/distill.py) against torch autograd on the reference script's
+# formulas, relative to the largest magnitude of torch's value (loss or gradient tensor).
+DISTILL_LOSS_FP64_RELATIVE = 1e-12
+DISTILL_LOSS_FP32_RELATIVE = 1e-5
+# Central finite differences in float64 (step 1e-6) against the analytic gradient, relative.
+DISTILL_FINITE_DIFFERENCE_RELATIVE = 1e-6
+# An end-to-end distillation step (teacher, student, loss, backward, AdamW) in float64 vs torch.
+DISTILL_STEP_FP64 = 1e-9
