@@ -293,7 +293,9 @@ def distillation_loss(
         if weights["alpha_ce"] > 0:
             t_rows = _logit_rows(np.asarray(teacher_logits), mask, "teacher_logits")
             if t_rows.shape != s_rows.shape:
-                raise ValueError(f"teacher_logits rows {t_rows.shape} differ from the student's {s_rows.shape}")
+                raise ValueError(
+                    f"teacher_logits rows {t_rows.shape} differ from the student's {s_rows.shape}"
+                )
             parts["ce"], d_ce = soft_target_kl(s_rows, t_rows, temperature)
             d_rows += weights["alpha_ce"] * d_ce
         if weights["alpha_mlm"] > 0:

@@ -30,7 +30,8 @@ def make_batch(seed: int, batch: int, length: int, vocab: int, dim: int, dtype=n
     lengths = rng.integers(1, length + 1, size=batch)
     lengths[0] = length
     mask = (np.arange(length)[None, :] < lengths[:, None]).astype(np.int64)
-    labels = np.where(rng.random((batch, length)) < 0.3, rng.integers(0, vocab, (batch, length)), IGNORE_INDEX)
+    chosen = rng.random((batch, length)) < 0.3
+    labels = np.where(chosen, rng.integers(0, vocab, (batch, length)), IGNORE_INDEX)
     labels[mask == 0] = IGNORE_INDEX
     labels[0, 0] = rng.integers(0, vocab)
     return dict(
@@ -135,7 +136,8 @@ def test_loss_and_gradients_equal_torch_autograd(torch, dtype, seed, batch, leng
         ours_inputs["teacher_logits"] = inputs["teacher_logits"][mask]
     out = distillation_loss(**ours_inputs, temperature=temperature, alpha_ce=alpha_ce,
                             alpha_mlm=alpha_mlm, alpha_cos=alpha_cos, alpha_mse=alpha_mse)  # fmt: skip
-    bound = tolerances.DISTILL_LOSS_FP64_RELATIVE if dtype == np.float64 else tolerances.DISTILL_LOSS_FP32_RELATIVE
+    fp64 = dtype == np.float64
+    bound = tolerances.DISTILL_LOSS_FP64_RELATIVE if fp64 else tolerances.DISTILL_LOSS_FP32_RELATIVE
     tag = np.dtype(dtype).name
     for part, alpha in (("loss_ce", alpha_ce), ("loss_mlm", alpha_mlm), ("loss_cos", alpha_cos),
                         ("loss_mse", alpha_mse)):  # fmt: skip
@@ -148,10 +150,12 @@ def test_loss_and_gradients_equal_torch_autograd(torch, dtype, seed, batch, leng
         difference = abs(getattr(out, part) - ref[part]) / max(scale, 1e-300)
         _record(f"{tag} {part}", difference)
         assert difference <= bound, (part, getattr(out, part), ref[part])
+    parts = ("loss_ce", "loss_mlm", "loss_cos", "loss_mse")
     total_scale = sum(alpha * (ce_term_scale(inputs, temperature) if part == "loss_ce" else abs(ref[part]))
-                      for part, alpha in zip(("loss_ce", "loss_mlm", "loss_cos", "loss_mse"), weights))
+                      for part, alpha in zip(parts, weights, strict=True))  # fmt: skip
     assert abs(out.loss - ref["loss"]) <= bound * total_scale
-    assert out.d_student_hidden.dtype == dtype and out.d_student_hidden.shape == inputs["student_hidden"].shape
+    assert out.d_student_hidden.dtype == dtype
+    assert out.d_student_hidden.shape == inputs["student_hidden"].shape
     if np.any(ref["d_hidden"]):
         difference = relative(out.d_student_hidden, ref["d_hidden"])
         _record(f"{tag} d_student_hidden", difference)
@@ -223,15 +227,17 @@ def test_gradients_equal_finite_differences(seed, temperature, rows):
     for key, analytic in (("student_logits", out.d_student_logits), ("student_hidden", out.d_student_hidden)):
         array = inputs[key]
         if key == "student_hidden":  # real tokens only: padding has no gradient by construction
-            candidates = [tuple(int(i) for i in idx) + (int(rng.integers(array.shape[-1])),)
+            candidates = [(*(int(i) for i in idx), int(rng.integers(array.shape[-1])))
                           for idx in np.argwhere(mask)]  # fmt: skip
         else:
             candidates = [tuple(int(i) for i in idx) for idx in np.ndindex(*array.shape)]
-        picked = [candidates[i] for i in rng.choice(len(candidates), size=min(12, len(candidates)), replace=False)]
+        chosen = rng.choice(len(candidates), size=min(12, len(candidates)), replace=False)
+        picked = [candidates[i] for i in chosen]
         numerical = _numerical_gradient(loss, array, picked)
         expected = np.array([analytic[index] for index in picked])
         scale = max(np.max(np.abs(analytic)), 1e-12)
-        assert np.max(np.abs(numerical - expected)) / scale <= tolerances.DISTILL_FINITE_DIFFERENCE_RELATIVE, key
+        difference = np.max(np.abs(numerical - expected)) / scale
+        assert difference <= tolerances.DISTILL_FINITE_DIFFERENCE_RELATIVE, key
 
 
 def test_temperature_one_ce_is_cross_entropy_minus_teacher_entropy():
