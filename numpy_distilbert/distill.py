@@ -20,10 +20,23 @@ with; its weights (α_ce = 5, α_mlm = 2, α_cos = 1, T = 2) are the defaults he
 
 from __future__ import annotations
 
+import json
+import os
+import shutil
+import tempfile
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 from numpy.typing import ArrayLike
+
+from numpy_distilbert._checks import as_int
+from numpy_distilbert.bert import BERT_BLOCK_NAMES, MLM_PREFIX, strip_encoder_prefix
+from numpy_distilbert.config import ACTIVATIONS, BertConfig, ConfigError, DistilBertConfig, read_config_json
+from numpy_distilbert.hub import resolve_model
+from numpy_distilbert.model import DISTILBERT_BLOCK_NAMES, BlockNames
+from numpy_distilbert.weights import SAFETENSORS_FILE, Checkpoint, load_checkpoint
 
 IGNORE_INDEX = -100  # a label that asks for no prediction (torch's CrossEntropyLoss default)
 # torch's cosine_embedding_loss adds this to both squared norms, so that a zero vector
@@ -326,3 +339,276 @@ def distillation_loss(
         loss=total, loss_ce=parts["ce"], loss_mlm=parts["mlm"], loss_cos=parts["cos"],
         loss_mse=parts["mse"], d_student_logits=d_logits, d_student_hidden=d_hidden,
     )  # fmt: skip
+
+
+# ------------------------------------------------------------------ the student's init
+# Files copied from the teacher's directory as they are: the tokenizer's, and a
+# sentence-transformers model's description (so that the student pools as the teacher does).
+TOKENIZER_FILES = ("vocab.txt", "tokenizer.json", "tokenizer_config.json", "special_tokens_map.json")
+SENTENCE_TRANSFORMERS_FILES = (
+    "modules.json", "sentence_bert_config.json", "config_sentence_transformers.json",
+)  # fmt: skip
+# DistilBERT's config.json keys that transformers adds, from the teacher's BERT equivalents.
+DROPOUT_KEYS = {"dropout": "hidden_dropout_prob", "attention_dropout": "attention_probs_dropout_prob"}
+DISTILBERT_LAYER_NORM_EPS = 1e-12  # fixed in DistilBERT; BERT reads its config's
+
+
+def every_other_layer(n_teacher_layers: int) -> list[int]:
+    """The paper's choice: teacher layers 0, 2, 4, … (one out of two)."""
+    return list(range(0, n_teacher_layers, 2))
+
+
+def _check_layers(layers: Sequence[int] | None, n_teacher_layers: int) -> list[int]:
+    if layers is None:
+        return every_other_layer(n_teacher_layers)
+    if isinstance(layers, (str, bytes)) or not isinstance(layers, Sequence):
+        raise TypeError(f"layers must be a sequence of teacher layer indices, got {layers!r}")
+    chosen = [as_int(layer, "each of layers", minimum=0) for layer in layers]
+    if not chosen:
+        raise ValueError("layers is empty: the student needs at least one layer")
+    outside = [layer for layer in chosen if layer >= n_teacher_layers]
+    if outside:
+        raise ValueError(
+            f"layers {outside} are out of range: the teacher has {n_teacher_layers} layers "
+            f"(0 to {n_teacher_layers - 1})"
+        )
+    repeated = sorted({layer for layer in chosen if chosen.count(layer) > 1})
+    if repeated:
+        raise ValueError(f"layers lists teacher layer(s) {repeated} more than once")
+    if chosen != sorted(chosen):
+        raise ValueError(f"layers must be in increasing order (the teacher's), got {chosen}")
+    return chosen
+
+
+def _teacher_config(directory: Path) -> BertConfig:
+    data = read_config_json(directory / "config.json")
+    model_type = data.get("model_type") if isinstance(data, dict) else None
+    if model_type != "bert":
+        raise ConfigError(
+            f"{directory / 'config.json'}: model_type is {model_type!r}; init_student takes a BERT "
+            f"teacher (model_type 'bert') and makes a DistilBERT of it"
+        )
+    config = BertConfig.from_dict(data)
+    if config.hidden_act not in ACTIVATIONS:
+        raise ConfigError(
+            f"{directory / 'config.json'}: hidden_act {config.hidden_act!r} has no DistilBERT "
+            f"equivalent (DistilBERT's activation is one of {ACTIVATIONS})"
+        )
+    return config
+
+
+def _block_tensor_names(names: BlockNames, i: int) -> list[str]:
+    """Every tensor name of block `i` under one family's layout, in a fixed order."""
+    prefix = names.layer.format(i=i)
+    modules = (names.query, names.key, names.value, names.attention_out, names.attention_norm,
+               names.ffn_in, names.ffn_out, names.output_norm)  # fmt: skip
+    return [f"{prefix}{module}.{leaf}" for module in modules for leaf in ("weight", "bias")]
+
+
+# BERT's MLM head -> DistilBERT's (the decoder's weight is the word embeddings, tied, in both).
+MLM_HEAD_NAMES = {
+    MLM_PREFIX + "transform.dense.weight": "vocab_transform.weight",
+    MLM_PREFIX + "transform.dense.bias": "vocab_transform.bias",
+    MLM_PREFIX + "transform.LayerNorm.weight": "vocab_layer_norm.weight",
+    MLM_PREFIX + "transform.LayerNorm.bias": "vocab_layer_norm.bias",
+    MLM_PREFIX + "bias": "vocab_projector.bias",
+}
+
+
+def student_name_map(layers: Sequence[int], with_mlm_head: bool) -> dict[str, str]:
+    """{BERT tensor name (without `bert.`): DistilBERT tensor name (without `distilbert.`)}.
+
+    Embeddings keep their names; block `layers[j]` of the teacher becomes block j of the
+    student (`encoder.layer.4.attention.self.query` -> `transformer.layer.2.attention.q_lin`);
+    the MLM head's `cls.predictions.*` become `vocab_transform`, `vocab_layer_norm`,
+    `vocab_projector.bias`. The position table is not in the map: it is folded (see
+    `init_student`).
+    """
+    mapping = {
+        "embeddings.word_embeddings.weight": "embeddings.word_embeddings.weight",
+        "embeddings.LayerNorm.weight": "embeddings.LayerNorm.weight",
+        "embeddings.LayerNorm.bias": "embeddings.LayerNorm.bias",
+    }
+    for student_index, teacher_index in enumerate(layers):
+        teacher_names = _block_tensor_names(BERT_BLOCK_NAMES, teacher_index)
+        student_names = _block_tensor_names(DISTILBERT_BLOCK_NAMES, student_index)
+        mapping.update(zip(teacher_names, student_names, strict=True))
+    if with_mlm_head:
+        mapping.update(MLM_HEAD_NAMES)
+    return mapping
+
+
+def _bert_shape(name: str, config: BertConfig) -> tuple[int, ...]:
+    """The shape config.json implies for a BERT tensor of `student_name_map`'s keys."""
+    d, f, v = config.hidden_size, config.intermediate_size, config.vocab_size
+    if name == "embeddings.word_embeddings.weight":
+        return (v, d)
+    if name == MLM_PREFIX + "bias":
+        return (v,)
+    if name.endswith("intermediate.dense.weight"):
+        return (f, d)
+    if name.endswith("intermediate.dense.bias"):
+        return (f,)
+    if name.endswith(".output.dense.weight") and ".attention." not in name:
+        return (d, f)
+    if name.endswith(".weight") and ("LayerNorm" not in name):
+        return (d, d)
+    return (d,)
+
+
+def _has_mlm_head(checkpoint: Checkpoint) -> bool:
+    return any(name.startswith(MLM_PREFIX + "transform.") for name in checkpoint.tensors)
+
+
+def _student_config(teacher: BertConfig, n_layers: int, with_mlm_head: bool) -> DistilBertConfig:
+    extra = {key: teacher.extra[name] for key, name in DROPOUT_KEYS.items() if name in teacher.extra}
+    extra.setdefault("dropout", 0.1)
+    extra.setdefault("attention_dropout", 0.1)
+    extra.update(
+        qa_dropout=0.1, seq_classif_dropout=0.2,
+        initializer_range=teacher.extra.get("initializer_range", 0.02),
+        tie_word_embeddings=True, dtype="float32",
+    )  # fmt: skip
+    return DistilBertConfig(
+        vocab_size=teacher.vocab_size, max_position_embeddings=teacher.max_position_embeddings,
+        sinusoidal_pos_embds=False, n_layers=n_layers, n_heads=teacher.num_attention_heads,
+        dim=teacher.hidden_size, hidden_dim=teacher.intermediate_size, activation=teacher.hidden_act,
+        pad_token_id=teacher.pad_token_id,
+        architectures=("DistilBertForMaskedLM" if with_mlm_head else "DistilBertModel",),
+        extra=extra,
+    )  # fmt: skip
+
+
+def _copy_side_files(teacher_dir: Path, out_dir: Path) -> list[str]:
+    """Copy the tokenizer files and a sentence-transformers description (JSON only) that exist."""
+    copied = []
+    for name in (*TOKENIZER_FILES, *SENTENCE_TRANSFORMERS_FILES):
+        if (teacher_dir / name).is_file():
+            shutil.copyfile(teacher_dir / name, out_dir / name)
+            copied.append(name)
+    modules = teacher_dir / "modules.json"
+    if modules.is_file():
+        try:
+            entries = json.loads(modules.read_text(encoding="utf-8"))
+        except (ValueError, UnicodeDecodeError) as exc:
+            raise ConfigError(f"{modules}: not valid JSON ({exc})") from None
+        for entry in entries if isinstance(entries, list) else []:
+            folder = entry.get("path") if isinstance(entry, dict) else None
+            # Only a plain folder name directly inside the teacher's directory, and only its JSON.
+            if not isinstance(folder, str) or Path(folder).name != folder or folder in ("", ".", ".."):
+                continue
+            source = teacher_dir / folder
+            if not source.is_dir():
+                continue
+            (out_dir / folder).mkdir(exist_ok=True)
+            for file in sorted(source.glob("*.json")):
+                if file.is_file():
+                    shutil.copyfile(file, out_dir / folder / file.name)
+                    copied.append(f"{folder}/{file.name}")
+    return copied
+
+
+def _write_atomically(path: Path, write: Callable[[str], object]) -> None:
+    """Write through a temporary file in the same directory, then rename it over `path`: a
+    reader never sees half a file, and a model memory-mapping the old one keeps its bytes."""
+    handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    os.close(handle)
+    try:
+        write(temporary)
+        os.replace(temporary, path)
+    except BaseException:
+        Path(temporary).unlink(missing_ok=True)
+        raise
+
+
+def write_checkpoint(directory: Path, config_dict: dict, tensors: dict[str, np.ndarray]) -> None:
+    """config.json and model.safetensors (safetensors' own writer; never pickle), atomically."""
+    from safetensors.numpy import save_file
+
+    text = json.dumps(config_dict, indent=2, sort_keys=True) + "\n"
+    _write_atomically(directory / "config.json", lambda p: Path(p).write_text(text, encoding="utf-8"))
+    contiguous = {name: np.ascontiguousarray(array) for name, array in tensors.items()}
+    _write_atomically(
+        directory / SAFETENSORS_FILE, lambda p: save_file(contiguous, p, metadata={"format": "pt"})
+    )
+
+
+def init_student(
+    teacher: str | Path, out_dir: str | Path, layers: Sequence[int] | None = None, *, overwrite: bool = False
+) -> Path:
+    """Write a DistilBERT student initialised from a BERT teacher, as DistilBERT was (Sanh et al.).
+
+    teacher: a BERT model directory or a model id (resolved as `from_pretrained` does); its
+        config.json must say model_type "bert".
+    out_dir: where config.json, model.safetensors (safetensors, no pickle) and the teacher's
+        tokenizer files go (and its sentence-transformers files, modules.json and the pooling
+        folder's JSON, when it has them). An existing model there is refused unless `overwrite`.
+    layers: the teacher layers the student's blocks are copied from, increasing; None takes
+        every other layer, 0, 2, 4, … as the paper does (distiller's own script used
+        0, 2, 4, 7, 9, 11 for a 12-layer teacher: pass that to reproduce it).
+
+    What is copied, with BERT's names mapped to DistilBERT's (`student_name_map`): the word
+    embeddings, the embedding LayerNorm, the chosen blocks, and the MLM head when the teacher
+    has one (`cls.predictions.*` -> `vocab_transform`, `vocab_layer_norm`,
+    `vocab_projector.bias`; the decoder stays tied to the word embeddings, or is stored as
+    `vocab_projector.weight` when the teacher's file holds a different one). The pooler, the
+    NSP head and any task head are dropped: DistilBERT has none.
+
+    Token types: DistilBERT has no token-type embeddings. The teacher's type-0 row is added
+    to every row of the position table, so that word + position' = word + position + type₀:
+    for single-segment input (all token types 0, the usual case) the student computes the
+    teacher's embedding-layer output. The sum is rounded once to float32 when stored, so the
+    two agree to float32 rounding (tests measure ≤ 1e-6 after the LayerNorm), not bit for
+    bit; a second segment's type-1 offset is lost, as in DistilBERT itself. This holds when
+    the teacher's layer_norm_eps is DistilBERT's fixed 1e-12 (BERT's default, and
+    all-MiniLM-L6-v2's); another epsilon makes every LayerNorm differ slightly.
+
+    Returns out_dir as a Path. Raises ConfigError for a teacher that is not BERT or whose
+    activation DistilBERT lacks, ValueError for bad `layers`, FileExistsError for an
+    existing model in out_dir.
+    """
+    teacher_dir = resolve_model(teacher)
+    out = Path(out_dir)
+    if out.exists() and not out.is_dir():
+        raise NotADirectoryError(f"out_dir {out} exists and is not a directory")
+    if out.is_dir() and out.resolve() == teacher_dir.resolve():
+        raise ValueError(f"out_dir {out} is the teacher's own directory; choose another")
+    if (out / SAFETENSORS_FILE).exists() and not overwrite:
+        raise FileExistsError(f"{out / SAFETENSORS_FILE} exists; pass overwrite=True to replace it")
+    config = _teacher_config(teacher_dir)
+    chosen = _check_layers(layers, config.num_hidden_layers)
+    checkpoint = load_checkpoint(teacher_dir)
+    strip_encoder_prefix(checkpoint)
+    with_head = _has_mlm_head(checkpoint)
+
+    d = config.hidden_size
+    tensors: dict[str, np.ndarray] = {}
+    for teacher_name, student_name in student_name_map(chosen, with_head).items():
+        shape = _bert_shape(teacher_name, config)
+        tensors[student_name] = checkpoint.take(teacher_name, shape, np.dtype(np.float32), why="BERT teacher")
+    positions = checkpoint.take("embeddings.position_embeddings.weight", (config.max_position_embeddings, d),
+                                np.dtype(np.float32))  # fmt: skip
+    types = checkpoint.take("embeddings.token_type_embeddings.weight", (config.type_vocab_size, d),
+                            np.dtype(np.float32))  # fmt: skip
+    tensors["embeddings.position_embeddings.weight"] = positions + types[0]  # [P, D] + [D]
+    untied = False
+    words = tensors["embeddings.word_embeddings.weight"]
+    decoder_name = MLM_PREFIX + "decoder.weight"
+    if with_head and decoder_name in checkpoint:
+        decoder = checkpoint.take(decoder_name, words.shape, np.dtype(np.float32), why="MLM head")
+        if not np.array_equal(decoder, words):  # an untied output matrix is kept as it is
+            tensors["vocab_projector.weight"] = decoder
+            untied = True
+
+    student = _student_config(config, len(chosen), with_head)
+    config_dict = student.to_dict()
+    config_dict.pop("id2label", None)  # no labels: as transformers writes a config without them
+    config_dict.pop("label2id", None)
+    if untied:
+        config_dict["tie_word_embeddings"] = False
+    if with_head:  # transformers' DistilBertForMaskedLM keeps the encoder under `distilbert.`
+        tensors = {(n if n.startswith("vocab_") else f"distilbert.{n}"): a for n, a in tensors.items()}
+    out.mkdir(parents=True, exist_ok=True)
+    write_checkpoint(out, config_dict, tensors)
+    _copy_side_files(teacher_dir, out)
+    return out
