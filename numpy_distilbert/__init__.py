@@ -48,6 +48,7 @@ if TYPE_CHECKING:  # what type checkers and IDEs see; at run time `__getattr__` 
         DistilBertForTokenClassification,
     )
     from numpy_distilbert.model import DistilBertForMaskedLM, DistilBertModel
+    from numpy_distilbert.optim import AdamW
     from numpy_distilbert.outputs import (
         BaseModelOutput,
         BaseModelOutputWithPooling,
@@ -97,10 +98,12 @@ _EXPORTS = {
     "QuestionAnsweringModelOutput": "numpy_distilbert.outputs",
     "MultipleChoiceModelOutput": "numpy_distilbert.outputs",
     "pipeline": "numpy_distilbert.pipelines",
+    "AdamW": "numpy_distilbert.optim",
     "SentenceTransformer": "numpy_distilbert.sentence_transformers",
 }
 # A literal list, so that type checkers read it (tests/test_auto.py: it equals _EXPORTS' keys).
 __all__ = [
+    "AdamW",
     "AutoConfig",
     "AutoModel",
     "AutoModelForMaskedLM",
