@@ -20,13 +20,17 @@ with; its weights (α_ce = 5, α_mlm = 2, α_cos = 1, T = 2) are the defaults he
 
 from __future__ import annotations
 
+import hashlib
 import json
+import math
 import os
 import shutil
 import tempfile
+import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 from numpy.typing import ArrayLike
@@ -36,7 +40,7 @@ from numpy_distilbert.bert import BERT_BLOCK_NAMES, MLM_PREFIX, strip_encoder_pr
 from numpy_distilbert.config import ACTIVATIONS, BertConfig, ConfigError, DistilBertConfig, read_config_json
 from numpy_distilbert.hub import resolve_model
 from numpy_distilbert.model import DISTILBERT_BLOCK_NAMES, BlockNames
-from numpy_distilbert.weights import SAFETENSORS_FILE, Checkpoint, load_checkpoint
+from numpy_distilbert.weights import SAFETENSORS_FILE, Checkpoint, CheckpointError, load_checkpoint
 
 IGNORE_INDEX = -100  # a label that asks for no prediction (torch's CrossEntropyLoss default)
 # torch's cosine_embedding_loss adds this to both squared norms, so that a zero vector
@@ -612,3 +616,347 @@ def init_student(
     write_checkpoint(out, config_dict, tensors)
     _copy_side_files(teacher_dir, out)
     return out
+
+
+# ------------------------------------------------------------------------ the student step
+def has_mlm_head(model: Any) -> bool:
+    """Whether a model (teacher or student) has an MLM head: our MLM classes have `mlm_logits`."""
+    return callable(getattr(model, "mlm_logits", None))
+
+
+def teacher_forward(
+    teacher: Any, input_ids: np.ndarray, attention_mask: np.ndarray
+) -> tuple[np.ndarray | None, np.ndarray]:
+    """The teacher's (logits at the real tokens [N, V] or None without MLM head, last hidden [B, L, D]).
+
+    Single-segment input (token types all 0), which the student's folded position table
+    reproduces. The vocabulary projection runs at the real tokens only (L_ce needs no more).
+    """
+    encoder = getattr(teacher, "bert", teacher)  # BertForMaskedLM keeps the encoder as `.bert`
+    hidden = encoder(input_ids, attention_mask).last_hidden_state  # [B, L, D]
+    if not has_mlm_head(teacher):
+        return None, hidden
+    logits = teacher.mlm_logits(hidden[attention_mask.astype(bool)])
+    return logits, hidden
+
+
+@dataclass(frozen=True)
+class LossWeights:
+    """The triple loss's temperature and weights (distiller.py's defaults)."""
+
+    temperature: float = 2.0
+    alpha_ce: float = 5.0
+    alpha_mlm: float = 2.0
+    alpha_cos: float = 1.0
+    alpha_mse: float = 0.0
+
+    @classmethod
+    def for_teacher(cls, teacher: Any) -> LossWeights:
+        """distiller's weights for an MLM teacher; cosine + sentence MSE for a bare encoder."""
+        if has_mlm_head(teacher):
+            return cls()
+        return cls(alpha_ce=0.0, alpha_mlm=0.0, alpha_cos=1.0, alpha_mse=1.0)
+
+
+def distill_step(
+    student: Any,
+    teacher: Any,
+    input_ids: np.ndarray,
+    attention_mask: np.ndarray,
+    labels: np.ndarray | None,
+    optimizer: Any,
+    weights: LossWeights = LossWeights(),
+    *,
+    max_grad_norm: float | None = None,
+    dropout_rng: np.random.Generator | None = None,
+    teacher_outputs: tuple[np.ndarray | None, np.ndarray] | None = None,
+) -> DistillationLoss:
+    """One optimisation step: teacher forward, student forward, loss, backward, AdamW.
+
+    student: DistilBertForMaskedLM (then its logits at the real tokens enter L_ce and L_mlm)
+        or DistilBertModel (hidden states only); its parameters are the optimizer's.
+    teacher: BertForMaskedLM or BertModel (or any model with the same calls); only run forward.
+    input_ids, attention_mask, labels: [B, L] (labels -100 where nothing is predicted; None
+        without MLM loss). teacher_outputs: the teacher's (logits, hidden) when already
+        computed, e.g. cached for a fixed batch.
+    max_grad_norm: clip the global gradient norm first (distiller: 5.0), as torch does.
+    Returns the loss and its parts (`DistillationLoss`) before the update.
+    """
+    from numpy_distilbert.optim import clip_grad_norm
+
+    mask = np.asarray(attention_mask).astype(bool)
+    t_logits, t_hidden = teacher_outputs if teacher_outputs is not None else teacher_forward(
+        teacher, input_ids, attention_mask
+    )
+    with_logits = has_mlm_head(student) and (weights.alpha_ce > 0 or weights.alpha_mlm > 0)
+    extra = {"positions": mask} if with_logits else {}
+    outputs, tape = student.forward_train(
+        input_ids, attention_mask, dropout_rng=dropout_rng, **extra
+    )
+    result = distillation_loss(
+        outputs.logits if with_logits else None, t_logits if with_logits else None,
+        tape.last_hidden_state, t_hidden, attention_mask, labels,
+        temperature=weights.temperature, alpha_ce=weights.alpha_ce, alpha_mlm=weights.alpha_mlm,
+        alpha_cos=weights.alpha_cos, alpha_mse=weights.alpha_mse,
+    )  # fmt: skip
+    output_grads = {"last_hidden_state": result.d_student_hidden}
+    if with_logits and result.d_student_logits is not None:
+        output_grads["logits"] = result.d_student_logits
+    grads = student.backward(tape, **output_grads)
+    if max_grad_norm is not None:
+        clip_grad_norm(grads, max_norm=max_grad_norm)
+    optimizer.step(grads)
+    return result
+
+
+# ------------------------------------------------------------------ a resumable run
+STATE_FILE = "distill_state.json"  # the run's options and where its last checkpoint is
+LOG_FILE = "distill_log.jsonl"  # one line per step: the loss and its parts, the learning rate
+CHECKPOINT_DIR = ".distill"  # checkpoint-<step>/{model,optimizer}.safetensors
+STATE_FORMAT = 1
+
+
+@dataclass(frozen=True)
+class DistillOptions:
+    """What defines a run; a resumed run must be given the same (`distill_state.json` keeps them)."""
+
+    teacher: str
+    layers: tuple[int, ...] | None = None
+    steps: int = 1000
+    batch_size: int = 32
+    lr: float = 5e-4
+    max_length: int = 128
+    seed: int = 0
+    warmup: float = 0.05  # distiller's warmup_prop: this share of the steps warms the lr up
+    max_grad_norm: float | None = 5.0
+    weight_decay: float = 0.0
+    betas: tuple[float, float] = (0.9, 0.98)  # distiller's
+    eps: float = 1e-6
+    dropout: bool = True  # the student trains with its config's dropout (distiller's student.train())
+    mask_prop: float = 0.15  # masking applies to an MLM teacher only: a bare encoder sees plain text
+    weights: LossWeights | None = None  # None: LossWeights.for_teacher
+    float64: bool = False
+
+    def as_json(self) -> dict[str, Any]:
+        data = {name: getattr(self, name) for name in self.__dataclass_fields__}
+        data["layers"] = None if self.layers is None else list(self.layers)
+        data["betas"] = list(self.betas)
+        data["weights"] = None if self.weights is None else vars(self.weights)
+        return data
+
+
+def _sha256_of_texts(texts: Sequence[str]) -> str:
+    digest = hashlib.sha256()
+    for text in texts:
+        digest.update(text.encode("utf-8"))
+        digest.update(b"\n")
+    return digest.hexdigest()
+
+
+def _sha256_of_file(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def batch_rows(step: int, n_texts: int, batch_size: int, seed: int) -> np.ndarray:
+    """The corpus rows of `step` (0-based): each epoch is a fresh seeded permutation, cut in
+    batches. A function of (seed, step) alone, so that a resumed run draws what an
+    uninterrupted one would have drawn."""
+    per_epoch = -(-n_texts // batch_size)
+    epoch, index = divmod(step, per_epoch)
+    order = np.random.default_rng([seed, epoch]).permutation(n_texts)
+    return order[index * batch_size : (index + 1) * batch_size]
+
+
+def _load_teacher(path: Path, dtype: Any) -> Any:
+    from numpy_distilbert.bert import BertForMaskedLM, BertModel
+
+    checkpoint = load_checkpoint(path)
+    strip_encoder_prefix(checkpoint)
+    model_class = BertForMaskedLM if _has_mlm_head(checkpoint) else BertModel
+    return model_class.from_pretrained(path, dtype=dtype)
+
+
+def _load_student(directory: Path, dtype: Any) -> Any:
+    from numpy_distilbert.model import DistilBertForMaskedLM, DistilBertModel
+
+    config = DistilBertConfig.from_pretrained(directory)
+    with_head = "DistilBertForMaskedLM" in config.architectures
+    model_class = DistilBertForMaskedLM if with_head else DistilBertModel
+    return model_class.from_pretrained(directory, dtype=dtype, mmap=False)
+
+
+def _save_tensors(path: Path, tensors: dict[str, np.ndarray], metadata: dict[str, str]) -> None:
+    from safetensors.numpy import save_file
+
+    contiguous = {name: np.ascontiguousarray(array) for name, array in tensors.items()}
+    _write_atomically(path, lambda p: save_file(contiguous, p, metadata={"format": "pt", **metadata}))
+
+
+def _save_run(out: Path, step: int, student: Any, optimizer: Any, state: dict[str, Any]) -> None:
+    """Checkpoint `step`: new files first, then the state file that points at them (one atomic
+    rename), then the old checkpoints go. An interruption at any moment leaves a state file that
+    names a complete checkpoint. The student itself (out/model.safetensors) is rewritten too."""
+    params = student.named_parameters()
+    folder = out / CHECKPOINT_DIR / f"checkpoint-{step}"
+    folder.mkdir(parents=True, exist_ok=True)
+    _save_tensors(folder / "model.safetensors", params, {"step": str(step)})
+    moments = {f"exp_avg.{n}": a for n, a in optimizer.exp_avg.items()}
+    moments.update({f"exp_avg_sq.{n}": a for n, a in optimizer.exp_avg_sq.items()})
+    _save_tensors(folder / "optimizer.safetensors", moments, {"step": str(step)})
+    files = ("model.safetensors", "optimizer.safetensors")
+    state = {**state, "step": step, "checkpoint": folder.name, "lr": optimizer.lr,
+             "optimizer_steps": optimizer.steps,
+             "sha256": {name: _sha256_of_file(folder / name) for name in files}}  # fmt: skip
+    text = json.dumps(state, indent=2) + "\n"
+    _write_atomically(out / STATE_FILE, lambda p: Path(p).write_text(text, encoding="utf-8"))
+    for old in (out / CHECKPOINT_DIR).glob("checkpoint-*"):
+        if old.name != folder.name:
+            shutil.rmtree(old, ignore_errors=True)
+    _save_tensors(out / SAFETENSORS_FILE, params, {})
+
+
+def _restore_run(out: Path, state: dict[str, Any], student: Any, optimizer: Any) -> None:
+    from safetensors.numpy import load_file
+
+    folder = out / CHECKPOINT_DIR / str(state.get("checkpoint", ""))
+    if Path(str(state.get("checkpoint", ""))).name != state.get("checkpoint") or not folder.is_dir():
+        raise FileNotFoundError(
+            f"{out / STATE_FILE} names checkpoint {state.get('checkpoint')!r}, which is missing"
+        )
+    for name, expected in state["sha256"].items():
+        if _sha256_of_file(folder / name) != expected:
+            raise CheckpointError(f"{folder / name} does not match {out / STATE_FILE}: it was changed")
+    params = student.named_parameters()
+    saved = load_file(str(folder / "model.safetensors"))
+    if set(saved) != set(params):
+        raise CheckpointError(f"{folder}: the saved parameters are not the student's")
+    for name, array in params.items():
+        array[...] = saved[name]
+    moments = load_file(str(folder / "optimizer.safetensors"))
+    for prefix, target in (("exp_avg.", optimizer.exp_avg), ("exp_avg_sq.", optimizer.exp_avg_sq)):
+        target.clear()
+        target.update({n[len(prefix):]: a for n, a in moments.items() if n.startswith(prefix)})
+    optimizer.steps = {name: int(count) for name, count in state["optimizer_steps"].items()}
+
+
+def _read_log(out: Path, up_to_step: int) -> list[dict[str, Any]]:
+    """The log's records of steps 1..up_to_step (a resumed run drops what came after its checkpoint)."""
+    path = out / LOG_FILE
+    if not path.is_file():
+        return []
+    records = [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+    return [r for r in records if r["step"] <= up_to_step]
+
+
+def distill(
+    options: DistillOptions,
+    texts: Sequence[str],
+    out_dir: str | Path,
+    *,
+    save_every: int = 100,
+    on_step: Callable[[dict[str, Any]], None] | None = None,
+) -> list[dict[str, Any]]:
+    """Distil `options.teacher` into a DistilBERT in `out_dir`, or resume the run already there.
+
+    texts: the training corpus, one text per item. A fresh out_dir (or one without a model) gets
+    `init_student(teacher, out_dir, layers)` first; an out_dir holding `distill_state.json`
+    resumes from its last checkpoint and must be given the same options and texts (a difference
+    raises ValueError naming the option). Every step: the rows `batch_rows` picks, tokenized by
+    the teacher's tokenizer (cut at max_length); for an MLM teacher, dynamic masking
+    (`masking.mask_tokens`, seeded by (seed, step)); the teacher's outputs; `distill_step` with
+    AdamW (distiller's betas and eps), a linear warmup/decay schedule and gradient clipping.
+    Every `save_every` steps and at the end: a checkpoint (model, optimizer moments, state), and
+    the student in out_dir, which our pipelines and transformers load.
+    on_step: called after each step with its record {"step", "loss", "loss_ce", …, "lr"}.
+    Returns the records of all steps (also in out_dir/distill_log.jsonl).
+    """
+    from numpy_distilbert.auto import AutoTokenizer
+    from numpy_distilbert.masking import mask_tokens
+    from numpy_distilbert.optim import AdamW, get_linear_schedule_with_warmup
+    from numpy_distilbert.pipelines.base import pad_batch
+
+    out = Path(out_dir)
+    if not texts:
+        raise ValueError("the training corpus is empty")
+    steps = as_int(options.steps, "steps", minimum=1)
+    batch_size = as_int(options.batch_size, "batch_size", minimum=1)
+    max_length = as_int(options.max_length, "max_length", minimum=2)
+    save_every = as_int(save_every, "save_every", minimum=1)
+    dtype = np.float64 if options.float64 else np.float32
+    teacher_dir = resolve_model(options.teacher)
+    identity = {"format": STATE_FORMAT, "options": options.as_json(), "texts_sha256": _sha256_of_texts(texts),
+                "n_texts": len(texts)}  # fmt: skip
+
+    state_path = out / STATE_FILE
+    state: dict[str, Any] | None = None
+    if state_path.is_file():
+        state = json.loads(state_path.read_text(encoding="utf-8"))
+        for key in ("format", "n_texts", "texts_sha256"):
+            if state.get(key) != identity[key]:
+                raise ValueError(
+                    f"{state_path}: the run there used other {key.replace('_', ' ')}; resume with "
+                    f"the same training texts, or choose another output directory"
+                )
+        for key, value in options.as_json().items():
+            saved = state["options"].get(key)
+            if saved != value:
+                raise ValueError(
+                    f"{state_path}: the run there has {key}={saved!r}, not {value!r}; resume with "
+                    f"the same options, or choose another output directory"
+                )
+    elif (out / SAFETENSORS_FILE).exists():
+        raise FileExistsError(f"{out} holds a model that is not a distillation run ({STATE_FILE} is missing)")
+    else:
+        init_student(teacher_dir, out, options.layers)
+
+    teacher = _load_teacher(teacher_dir, dtype)
+    student = _load_student(out, dtype)
+    tokenizer = AutoTokenizer.from_pretrained(out)
+    encoded = tokenizer(list(texts), truncation=True, max_length=max_length)["input_ids"]
+    weights = options.weights or LossWeights.for_teacher(teacher)
+    masking = has_mlm_head(teacher) and options.mask_prop > 0
+    optimizer = AdamW(student.named_parameters(), lr=options.lr, betas=options.betas, eps=options.eps,
+                      weight_decay=options.weight_decay)  # fmt: skip
+    first = 0
+    if state is not None:
+        _restore_run(out, state, student, optimizer)
+        first = int(state["step"])
+    schedule = get_linear_schedule_with_warmup(optimizer, math.ceil(options.warmup * steps), steps)
+    for _ in range(first):  # the schedule is a function of the step: replay it
+        schedule.step()
+    records = _read_log(out, first)
+    with (out / LOG_FILE).open("w", encoding="utf-8") as log:
+        for record in records:
+            log.write(json.dumps(record) + "\n")
+    for step in range(first, steps):
+        started = time.perf_counter()
+        rows = batch_rows(step, len(encoded), batch_size, options.seed)
+        ids, mask = pad_batch([encoded[r] for r in rows], tokenizer.pad_token_id)
+        labels = None
+        if masking:
+            masked = mask_tokens(
+                ids, mask, np.random.default_rng([options.seed, step, 1]),
+                mask_token_id=tokenizer.mask_token_id, vocab_size=student.config.vocab_size,
+                special_ids=tokenizer.all_special_ids, mask_prop=options.mask_prop,
+            )  # fmt: skip
+            ids, labels = masked.input_ids, masked.labels
+        dropout_rng = np.random.default_rng([options.seed, step, 2]) if options.dropout else None
+        lr = optimizer.lr
+        result = distill_step(student, teacher, ids, mask, labels, optimizer, weights,
+                              max_grad_norm=options.max_grad_norm, dropout_rng=dropout_rng)  # fmt: skip
+        schedule.step()
+        record = {"step": step + 1, "loss": result.loss, "loss_ce": result.loss_ce,
+                  "loss_mlm": result.loss_mlm, "loss_cos": result.loss_cos, "loss_mse": result.loss_mse,
+                  "lr": lr, "seconds": time.perf_counter() - started}  # fmt: skip
+        records.append(record)
+        with (out / LOG_FILE).open("a", encoding="utf-8") as log:
+            log.write(json.dumps(record) + "\n")
+        if (step + 1) % save_every == 0 or step + 1 == steps:
+            _save_run(out, step + 1, student, optimizer, identity)
+        if on_step is not None:
+            on_step(record)
+    return records
