@@ -44,43 +44,57 @@ def make_batch(seed: int, batch: int, length: int, vocab: int, dim: int, dtype=n
     )
 
 
-def torch_reference(torch, inputs: dict, temperature, alpha_ce, alpha_mlm, alpha_cos, alpha_mse):
-    """distiller.py's step, loss part (plus the sentence MSE), with autograd gradients."""
+def reference_loss_parts(
+    torch, s_logits, t_logits, s_hidden, t_hidden, attention_mask, lm_labels, temperature
+):
+    """distiller.py's loss terms on torch tensors (its `step`, written out), plus
+    sentence-transformers' MSELoss on mean-pooled embeddings: {"loss_ce": ..., ...}."""
     nn = torch.nn
-    s_logits = torch.tensor(inputs["student_logits"], requires_grad=True)
-    t_logits = torch.tensor(inputs["teacher_logits"])
-    s_hidden = torch.tensor(inputs["student_hidden"], requires_grad=True)
-    t_hidden = torch.tensor(inputs["teacher_hidden"])
-    attention_mask = torch.tensor(inputs["attention_mask"]).bool()
-    lm_labels = torch.tensor(inputs["labels"])
-    vocab = s_logits.size(-1)
-
-    mask = attention_mask.unsqueeze(-1).expand_as(s_logits)
-    s_slct = torch.masked_select(s_logits, mask).view(-1, vocab)
-    t_slct = torch.masked_select(t_logits, mask).view(-1, vocab)
-    loss_ce = nn.KLDivLoss(reduction="batchmean")(
-        nn.functional.log_softmax(s_slct / temperature, dim=-1),
-        nn.functional.softmax(t_slct / temperature, dim=-1),
-    ) * temperature**2
-    loss_mlm = nn.CrossEntropyLoss(ignore_index=-100)(s_logits.view(-1, vocab), lm_labels.view(-1))
+    attention_mask = attention_mask.bool()
+    parts = {}
+    if s_logits is not None:
+        vocab = s_logits.size(-1)
+        mask = attention_mask.unsqueeze(-1).expand_as(s_logits)
+        s_slct = torch.masked_select(s_logits, mask).view(-1, vocab)
+        t_slct = torch.masked_select(t_logits, mask).view(-1, vocab)
+        parts["loss_ce"] = nn.KLDivLoss(reduction="batchmean")(
+            nn.functional.log_softmax(s_slct / temperature, dim=-1),
+            nn.functional.softmax(t_slct / temperature, dim=-1),
+        ) * temperature**2
+        lm_loss_fct = nn.CrossEntropyLoss(ignore_index=-100)
+        parts["loss_mlm"] = lm_loss_fct(s_logits.view(-1, vocab), lm_labels.view(-1))
 
     dim = s_hidden.size(-1)
     hmask = attention_mask.unsqueeze(-1).expand_as(s_hidden)
     s_h = torch.masked_select(s_hidden, hmask).view(-1, dim)
     t_h = torch.masked_select(t_hidden, hmask).view(-1, dim)
     target = s_h.new(s_h.size(0)).fill_(1)
-    loss_cos = nn.CosineEmbeddingLoss(reduction="mean")(s_h, t_h, target)
+    parts["loss_cos"] = nn.CosineEmbeddingLoss(reduction="mean")(s_h, t_h, target)
 
     weights = attention_mask.unsqueeze(-1).to(s_hidden.dtype)
+
     def pool(h):  # sentence-transformers' mean pooling
         return (h * weights).sum(1) / torch.clamp(weights.sum(1), min=1e-9)
-    loss_mse = nn.MSELoss()(pool(s_hidden), pool(t_hidden))
 
-    loss = alpha_ce * loss_ce + alpha_mlm * loss_mlm + alpha_cos * loss_cos + alpha_mse * loss_mse
+    parts["loss_mse"] = nn.MSELoss()(pool(s_hidden), pool(t_hidden))
+    return parts
+
+
+def torch_reference(torch, inputs: dict, temperature, alpha_ce, alpha_mlm, alpha_cos, alpha_mse):
+    """The loss and its autograd gradients on the numpy inputs."""
+    s_logits = torch.tensor(inputs["student_logits"], requires_grad=True)
+    s_hidden = torch.tensor(inputs["student_hidden"], requires_grad=True)
+    parts = reference_loss_parts(
+        torch, s_logits, torch.tensor(inputs["teacher_logits"]), s_hidden,
+        torch.tensor(inputs["teacher_hidden"]), torch.tensor(inputs["attention_mask"]),
+        torch.tensor(inputs["labels"]), temperature,
+    )  # fmt: skip
+    loss = (alpha_ce * parts["loss_ce"] + alpha_mlm * parts["loss_mlm"] + alpha_cos * parts["loss_cos"]
+            + alpha_mse * parts["loss_mse"])  # fmt: skip
     loss.backward()
     return dict(
-        loss=loss.item(), loss_ce=loss_ce.item(), loss_mlm=loss_mlm.item(), loss_cos=loss_cos.item(),
-        loss_mse=loss_mse.item(), d_logits=s_logits.grad.numpy(), d_hidden=s_hidden.grad.numpy(),
+        loss=loss.item(), **{name: value.item() for name, value in parts.items()},
+        d_logits=s_logits.grad.numpy(), d_hidden=s_hidden.grad.numpy(),
     )  # fmt: skip
 
 
