@@ -544,6 +544,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--no-transformers", action="store_true", help="skip the comparison with transformers")
     _add_similarity_parser(sub, after)
     _add_search_parser(sub, after)
+    from numpy_distilbert.distill_cli import add_distill_parser  # light: argparse only
+
+    add_distill_parser(sub, after)
     return parser
 
 
@@ -1368,6 +1371,10 @@ def _main(args: argparse.Namespace) -> int:
             status = _run_verify(args)
         elif args.command in SENTENCE_COMMANDS:
             status = SENTENCE_COMMANDS[args.command](args)
+        elif args.command == "distill":
+            from numpy_distilbert.distill_cli import run_distill
+
+            status = run_distill(args)
         else:
             status = _run_command(COMMANDS_BY_NAME[args.command], args)
         _flush_stdout()  # inside the try: a failed write must not surface at interpreter exit

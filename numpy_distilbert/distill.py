@@ -519,6 +519,9 @@ def _write_atomically(path: Path, write: Callable[[str], object]) -> None:
     os.close(handle)
     try:
         write(temporary)
+        umask = os.umask(0)  # mkstemp made the file private (0600); give it the usual mode
+        os.umask(umask)
+        os.chmod(temporary, 0o666 & ~umask)
         os.replace(temporary, path)
     except BaseException:
         Path(temporary).unlink(missing_ok=True)
