@@ -739,6 +739,9 @@ class DistillOptions:
     mask_prop: float = 0.15  # masking applies to an MLM teacher only: a bare encoder sees plain text
     weights: LossWeights | None = None  # None: LossWeights.for_teacher
     float64: bool = False
+    # A teacher without MLM head sees the same plain text every epoch: its last hidden states
+    # can be computed once for the whole corpus (memory: tokens x dim floats) instead of every step.
+    cache_teacher: bool = False
 
     def as_json(self) -> dict[str, Any]:
         data = {name: getattr(self, name) for name in self.__dataclass_fields__}
@@ -772,6 +775,29 @@ def batch_rows(step: int, n_texts: int, batch_size: int, seed: int) -> np.ndarra
     epoch, index = divmod(step, per_epoch)
     order = np.random.default_rng([seed, epoch]).permutation(n_texts)
     return order[index * batch_size : (index + 1) * batch_size]
+
+
+def teacher_cache(teacher: Any, encoded: Sequence[Sequence[int]], pad_id: int) -> list[np.ndarray]:
+    """The teacher's last hidden state of every text, [len_i, D] each, computed in a fixed order
+    (length-sorted batches of 64), so that a resumed run gets the very same numbers."""
+    from numpy_distilbert.pipelines.base import length_sorted_batches, pad_batch
+
+    cache: list[np.ndarray] = [np.empty(0)] * len(encoded)
+    for rows in length_sorted_batches([len(e) for e in encoded], 64):
+        ids, mask = pad_batch([encoded[r] for r in rows], pad_id)
+        _, hidden = teacher_forward(teacher, ids, mask)
+        for i, r in enumerate(rows):
+            cache[r] = hidden[i, : len(encoded[r])].copy()
+    return cache
+
+
+def _cached_hidden(cache: list[np.ndarray], rows: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
+    """The cached teacher states of `rows`, right-padded with zeros to [B, L, D]."""
+    dim = cache[int(rows[0])].shape[-1]
+    hidden = np.zeros((*shape, dim), dtype=cache[int(rows[0])].dtype)
+    for i, r in enumerate(rows):
+        hidden[i, : len(cache[int(r)])] = cache[int(r)]
+    return hidden
 
 
 def _load_teacher(path: Path, dtype: Any) -> Any:
@@ -922,6 +948,13 @@ def distill(
     encoded = tokenizer(list(texts), truncation=True, max_length=max_length)["input_ids"]
     weights = options.weights or LossWeights.for_teacher(teacher)
     masking = has_mlm_head(teacher) and options.mask_prop > 0
+    cache = None
+    if options.cache_teacher:
+        if has_mlm_head(teacher):
+            raise ValueError(
+                "cache_teacher needs a teacher without MLM head: masking changes its input every step"
+            )
+        cache = teacher_cache(teacher, encoded, tokenizer.pad_token_id)
     optimizer = AdamW(student.named_parameters(), lr=options.lr, betas=options.betas, eps=options.eps,
                       weight_decay=options.weight_decay)  # fmt: skip
     first = 0
@@ -949,8 +982,10 @@ def distill(
             ids, labels = masked.input_ids, masked.labels
         dropout_rng = np.random.default_rng([options.seed, step, 2]) if options.dropout else None
         lr = optimizer.lr
+        cached = None if cache is None else (None, _cached_hidden(cache, rows, ids.shape))
         result = distill_step(student, teacher, ids, mask, labels, optimizer, weights,
-                              max_grad_norm=options.max_grad_norm, dropout_rng=dropout_rng)  # fmt: skip
+                              max_grad_norm=options.max_grad_norm, dropout_rng=dropout_rng,
+                              teacher_outputs=cached)  # fmt: skip
         schedule.step()
         record = {"step": step + 1, "loss": result.loss, "loss_ce": result.loss_ce,
                   "loss_mlm": result.loss_mlm, "loss_cos": result.loss_cos, "loss_mse": result.loss_mse,

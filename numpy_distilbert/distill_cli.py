@@ -85,6 +85,9 @@ def add_distill_parser(sub: Any, after: argparse.ArgumentParser) -> None:
                        help=f"weight of L_{part} (default: 5, 2, 1, 0 for ce, mlm, cos, mse with an MLM "
                             f"teacher; 0, 0, 1, 1 without)" if part == "ce" else None)  # fmt: skip
     p.add_argument("--no-dropout", action="store_true", help="train the student without dropout")
+    p.add_argument("--cache-teacher", action="store_true",
+                   help="a teacher without MLM head: compute its outputs for the whole file once, "
+                        "not at every step (memory: tokens x hidden size floats)")
     p.add_argument("--float64", action="store_true", help="run everything in float64")
     p.add_argument("--no-progress", action="store_true", help="no progress line on stderr")
 
@@ -137,7 +140,7 @@ def run_distill(args: argparse.Namespace) -> int:
     options = DistillOptions(
         teacher=args.teacher, layers=None if args.layers is None else tuple(args.layers), steps=args.steps,
         batch_size=args.batch_size, lr=args.lr, max_length=args.max_length, seed=args.seed,
-        dropout=not args.no_dropout, weights=weights, float64=args.float64,
+        dropout=not args.no_dropout, weights=weights, float64=args.float64, cache_teacher=args.cache_teacher,
     )  # fmt: skip
     show = not args.no_progress and sys.stderr.isatty()
     started = time.monotonic()

@@ -41,6 +41,15 @@ def teacher(tmp_path_factory) -> Path:
     return write_random_checkpoint(root, config, seed=2, architecture="BertForMaskedLM", vocab_dir=root)
 
 
+@pytest.fixture(scope="module")
+def bare_teacher(teacher, tmp_path_factory) -> Path:
+    """The same sizes as `teacher`, a BertModel without MLM head (a sentence-embedding teacher)."""
+    root = tmp_path_factory.mktemp("bare")
+    config = BertConfig(vocab_size=len(WORDS) + 5, hidden_size=16, num_hidden_layers=4, num_attention_heads=2,
+                        intermediate_size=20, max_position_embeddings=32)  # fmt: skip
+    return write_random_checkpoint(root, config, seed=5, architecture="BertModel", vocab_dir=teacher)
+
+
 def corpus(n: int = 23, seed: int = 0) -> list[str]:
     rng = np.random.default_rng(seed)
     return [" ".join(rng.choice(WORDS, size=int(rng.integers(2, 9)))) for _ in range(n)]
@@ -191,3 +200,32 @@ def test_command_usage_errors(teacher, tmp_path, capsys, setup, extra, message):
     assert status == 2
     err = capsys.readouterr().err
     assert err.startswith("numpy-distilbert: error:") and re.search(message, err), err
+
+
+def test_cached_teacher_run_resumes_exactly_and_matches_the_uncached_run(bare_teacher, tmp_path):
+    texts = corpus(n=30, seed=1)
+    plain = distill(options(bare_teacher), texts, tmp_path / "plain", save_every=5)
+    cached = distill(options(bare_teacher, cache_teacher=True), texts, tmp_path / "cached", save_every=2)
+    assert all(r["loss_ce"] is None and None not in (r["loss_cos"], r["loss_mse"]) for r in plain)
+    # the cache holds what the teacher computes in other batches: the same up to float32 rounding
+    for a, b in zip(plain, cached, strict=True):
+        assert abs(a["loss"] - b["loss"]) <= tolerances.LOSS_FP32_REL * abs(a["loss"])
+
+    def stop_after_three(record):
+        if record["step"] == 3:
+            raise Interrupt
+
+    with pytest.raises(Interrupt):
+        distill(options(bare_teacher, cache_teacher=True), texts, tmp_path / "resumed", save_every=2,
+                on_step=stop_after_three)  # fmt: skip
+    resumed = distill(options(bare_teacher, cache_teacher=True), texts, tmp_path / "resumed", save_every=2)
+    assert losses(resumed) == losses(cached)
+    final_cached = load_file(str(tmp_path / "cached" / "model.safetensors"))
+    final_resumed = load_file(str(tmp_path / "resumed" / "model.safetensors"))
+    for name, array in final_cached.items():
+        np.testing.assert_array_equal(final_resumed[name], array, err_msg=name)
+
+
+def test_cache_teacher_is_refused_for_an_mlm_teacher(teacher, tmp_path):
+    with pytest.raises(ValueError, match="cache_teacher needs a teacher without MLM head"):
+        distill(options(teacher, cache_teacher=True), corpus(), tmp_path / "run")
