@@ -152,7 +152,7 @@ def main() -> None:
     curve: list[dict] = []
 
     def on_step(record: dict) -> None:
-        curve.append({k: record[k] for k in ("step", "loss", "loss_cos", "loss_mse", "lr")})
+        curve.append({k: round(record[k], 6) for k in ("step", "loss", "loss_cos", "loss_mse", "lr")})
         if record["step"] % 50 == 0:
             print(f"  step {record['step']}/{args.steps}: loss {record['loss']:.4f} "
                   f"(cos {record['loss_cos']:.4f}, mse {record['loss_mse']:.4f})", flush=True)
@@ -198,9 +198,9 @@ def main() -> None:
         "options": options.as_json() | {"teacher": "all-MiniLM-L6-v2"},
         "init": before, "trained": after, "speed": speed, "parameters": parameters,
         "train_seconds": train_seconds, "curve": curve,
-        "scatter": {"teacher": np.round(pairwise(t_sub), 4).tolist(),
-                    "student": np.round(pairwise(s_sub), 4).tolist(),
-                    "init": np.round(pairwise(i_sub), 4).tolist()},
+        "scatter": {"teacher": np.round(pairwise(t_sub), 3).tolist(),
+                    "student": np.round(pairwise(s_sub), 3).tolist(),
+                    "init": np.round(pairwise(i_sub), 3).tolist()},
     }  # fmt: skip
     trained_cosine = after["heldout"]["mean_cosine"]
     gain = trained_cosine - before["heldout"]["mean_cosine"]
@@ -209,7 +209,8 @@ def main() -> None:
                       "gain": gain, "met": met}  # fmt: skip
     results["run_seconds"] = time.perf_counter() - started
     args.results.parent.mkdir(parents=True, exist_ok=True)
-    args.results.write_text(json.dumps(results, indent=1) + "\n", encoding="utf-8")
+    # one line per record (the curve, the scatter): small, and diffs stay readable
+    args.results.write_text(json.dumps(results, indent=None, separators=(",", ":")) + "\n", encoding="utf-8")
     teacher_count, student_count = parameters["teacher"], parameters["student"]
     print(f"parameters: teacher {teacher_count['total']:,} ({teacher_count['without_word_embeddings']:,} "
           f"outside the word embeddings), student {student_count['total']:,} "
