@@ -457,13 +457,6 @@ class TrainableEncoder:
             self.embedding_norm, self.blocks, self.pooler, prefix,
         )  # fmt: skip
 
-    def frozen_parameter_names(self, prefix: str = "") -> frozenset[str]:
-        """Parameters torch does not train: DistilBERT's sinusoidal position table
-        (requires_grad=False in transformers). Their gradient here is zeros."""
-        if getattr(self.config, "sinusoidal_pos_embds", False):
-            return frozenset({f"{prefix}embeddings.position_embeddings.weight"})
-        return frozenset()
-
     def encode_train(
         self,
         ids: np.ndarray,
@@ -527,8 +520,6 @@ class TrainableEncoder:
             tape.token_types if self.token_type_embeddings is not None else None, n_types,
             padding_idx=self.config.pad_token_id,
         )  # fmt: skip
-        if self.frozen_parameter_names():
-            d_position = np.zeros_like(d_position)  # a fixed table: torch gives it no gradient
         return self.encoder_tensors(
             d_word, d_position, d_type, (d_norm_g, d_norm_b), block_grads, d_pooler, prefix
         )
@@ -656,20 +647,16 @@ class PretrainedModel:
         """
         raise NotImplementedError
 
-    def frozen_parameter_names(self) -> frozenset[str]:
-        """Parameters torch leaves untrained (DistilBERT's sinusoidal table); their gradient is 0."""
-        return frozenset()
-
     def forward_train(
         self,
         input_ids: ArrayLike,
         attention_mask: ArrayLike | None = None,
         token_type_ids: ArrayLike | None = None,
-        *,
+        positions: Positions | None = None,
         dropout_rng: np.random.Generator | None = None,
-        **kwargs: Any,
     ) -> tuple[Any, Tape]:
-        """The forward pass that keeps a tape for `backward`; dropout_rng=None: eval mode."""
+        """The forward pass that keeps a tape for `backward`; dropout_rng=None: eval mode.
+        `positions` (MLM classes only) selects the rows projected onto the vocabulary."""
         raise NotImplementedError
 
     def backward(self, tape: Tape, **output_grads: np.ndarray) -> dict[str, np.ndarray]:
@@ -844,6 +831,12 @@ class PretrainedModel:
             )
 
 
+def refuse_positions(model: object, positions: object) -> None:
+    """`positions` belongs to the MLM classes; elsewhere it is a mistake worth naming."""
+    if positions is not None:
+        raise TypeError(f"{type(model).__name__}.forward_train takes no positions (only the MLM classes do)")
+
+
 def _check_output_grads(model: object, given: dict[str, Any], allowed: Sequence[str]) -> None:
     unknown = [name for name in given if name not in allowed]
     if unknown:
@@ -916,21 +909,16 @@ class DistilBertModel(TrainableEncoder, PretrainedModel):
     def named_parameters(self) -> dict[str, np.ndarray]:
         return self.encoder_parameters()
 
-    def frozen_parameter_names(self, prefix: str = "") -> frozenset[str]:
-        return TrainableEncoder.frozen_parameter_names(self, prefix)
-
     def forward_train(
         self,
         input_ids: ArrayLike,
         attention_mask: ArrayLike | None = None,
         token_type_ids: ArrayLike | None = None,
-        *,
+        positions: Positions | None = None,
         dropout_rng: np.random.Generator | None = None,
-        **kwargs: Any,
     ) -> tuple[BaseModelOutput, Tape]:
         """As `__call__` (no hidden states or attentions), plus the tape `backward` needs."""
-        if kwargs:
-            raise TypeError(f"DistilBertModel.forward_train got unexpected arguments {sorted(kwargs)}")
+        refuse_positions(self, positions)
         ids, mask = prepare_inputs(input_ids, attention_mask, self.config)
         encoded = self.encode_train(ids, mask, None, dropout_rng)
         return BaseModelOutput(encoded.last_hidden_state), Tape(encoded.last_hidden_state, encoded, {})
@@ -1105,22 +1093,15 @@ class DistilBertForMaskedLM(PretrainedModel):
 
     _head_writable: bool = False
 
-    def frozen_parameter_names(self) -> frozenset[str]:
-        return self.distilbert.frozen_parameter_names("distilbert.")
-
     def forward_train(
         self,
         input_ids: ArrayLike,
         attention_mask: ArrayLike | None = None,
         token_type_ids: ArrayLike | None = None,
-        *,
-        dropout_rng: np.random.Generator | None = None,
         positions: Positions | None = None,
-        **kwargs: Any,
+        dropout_rng: np.random.Generator | None = None,
     ) -> tuple[MaskedLMOutput, Tape]:
         """As `__call__`: logits [B, L, V], or [N, V] at `positions`; plus the tape."""
-        if kwargs:
-            raise TypeError(f"DistilBertForMaskedLM.forward_train got unexpected arguments {sorted(kwargs)}")
         ids, mask = prepare_inputs(input_ids, attention_mask, self.config)
         encoded = self.distilbert.encode_train(ids, mask, None, dropout_rng)
         hidden = encoded.last_hidden_state  # [B, L, D]
