@@ -485,10 +485,16 @@ class TrainableEncoder:
         return EncoderTape(ids, token_types, embedding_sum, embedding_mask, tapes, x, pooled)
 
     def encode_backward(
-        self, d_hidden: np.ndarray, tape: EncoderTape, d_pooled: np.ndarray | None = None, prefix: str = ""
+        self,
+        d_hidden: np.ndarray,
+        tape: EncoderTape,
+        d_pooled: np.ndarray | None = None,
+        prefix: str = "",
+        d_word: np.ndarray | None = None,
     ) -> dict[str, np.ndarray]:
         """Gradients of every encoder parameter, given d_hidden [B, L, D] (and d_pooled [B, D]
-        for BERT's pooler), under transformers' names with `prefix`."""
+        for BERT's pooler), under transformers' names with `prefix`. `d_word` [V, D]: a gradient
+        of the word embeddings from elsewhere (a tied output projection), added into in place."""
         d_pooler = None
         if self.pooler is not None:
             if d_pooled is not None and tape.pooled is not None:
@@ -518,7 +524,7 @@ class TrainableEncoder:
         d_word, d_position, d_type = embed_backward(
             d_sum, tape.ids, self.word_embeddings.shape[0], self.position_embeddings.shape[0],
             tape.token_types if self.token_type_embeddings is not None else None, n_types,
-            padding_idx=self.config.pad_token_id,
+            padding_idx=self.config.pad_token_id, d_word=d_word,
         )  # fmt: skip
         return self.encoder_tensors(
             d_word, d_position, d_type, (d_norm_g, d_norm_b), block_grads, d_pooler, prefix
@@ -1132,12 +1138,14 @@ class DistilBertForMaskedLM(PretrainedModel):
         d_hidden = scatter_rows(d_rows, saved["rows"], saved["cols"], tape.last_hidden_state)
         if output_grads.get("last_hidden_state") is not None:
             d_hidden += _grad_or_zeros(output_grads["last_hidden_state"], tape.last_hidden_state)
-        grads = self.distilbert.encode_backward(d_hidden, tape.encoder, prefix="distilbert.")
-        if self.tied:
-            # Math (the tied projection): E is used twice, as the lookup table x = E[ids] and as
-            # the output matrix logits = n·Eᵀ. The loss's total derivative with respect to E is
-            # the sum of the two uses' partial derivatives: scatter-add + d_logitsᵀ·n.
-            grads["distilbert.embeddings.word_embeddings.weight"] += head["projector.weight"]
+        # Math (the tied projection): E is used twice, as the lookup table x = E[ids] and as the
+        # output matrix logits = n·Eᵀ. The loss's total derivative with respect to E is the sum of
+        # the two uses' partial derivatives: d_logitsᵀ·n [V, D], into which the lookup's
+        # scatter-add is accumulated (no second [V, D] table).
+        tied_grad = head["projector.weight"] if self.tied else None
+        grads = self.distilbert.encode_backward(
+            d_hidden, tape.encoder, prefix="distilbert.", d_word=tied_grad
+        )
         ours = {"vocab_transform.weight": "transform.weight", "vocab_transform.bias": "transform.bias",
                 "vocab_layer_norm.weight": "norm.weight", "vocab_layer_norm.bias": "norm.bias",
                 "vocab_projector.bias": "projector.bias"}  # fmt: skip
