@@ -740,6 +740,9 @@ class PretrainedModel:
         if getattr(self.config, "id2label", None):
             data["id2label"] = {str(i): label for i, label in self.config.id2label.items()}
             data["label2id"] = {label: i for i, label in self.config.id2label.items()}
+        else:  # as transformers: no label maps when there are none (an empty map means 0 labels)
+            data.pop("id2label", None)
+            data.pop("label2id", None)
         text = json.dumps(data, indent=2, sort_keys=True) + "\n"
         (directory / "config.json").write_text(text, encoding="utf-8")
         source = self.name_or_path
