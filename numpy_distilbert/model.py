@@ -19,6 +19,7 @@ A model is read-only after loading, so one instance may serve many threads at on
 from __future__ import annotations
 
 import json
+import os
 import shutil
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -734,7 +735,11 @@ class PretrainedModel:
             raise NotADirectoryError(f"save_pretrained: {directory} exists and is not a directory")
         directory.mkdir(parents=True, exist_ok=True)
         tensors = {name: np.ascontiguousarray(array) for name, array in self.named_parameters().items()}
-        save_file(tensors, str(directory / "model.safetensors"), metadata={"format": "pt"})
+        # Written beside and then renamed over the old file: a model still memory-mapping the old
+        # file (this one, loaded from `directory`) keeps reading the old inode, never a truncated one.
+        partial = directory / "model.safetensors.partial"
+        save_file(tensors, str(partial), metadata={"format": "pt"})
+        os.replace(partial, directory / "model.safetensors")
         data = self.config.to_dict()
         data["architectures"] = [type(self).__name__]
         if getattr(self.config, "id2label", None):
