@@ -29,6 +29,7 @@ from numpy_distilbert.erf import erf, gelu_float32  # the numerics: fitted ratio
 
 __all__ = [
     "ACTIVATIONS", "ACTIVATION_BACKWARDS", "attention", "attention_backward", "attention_bias",
+    "attention_weights",
     "embed", "embed_backward", "erf", "feed_forward", "feed_forward_backward",
     "gelu", "gelu_backward", "gelu_new", "gelu_new_backward", "layer_norm", "layer_norm_backward",
     "linear", "linear_backward", "merge_heads", "merge_heads_backward", "multi_head_attention",
@@ -313,12 +314,17 @@ def attention(
     """
     # Scaling q (B·L·D numbers) is cheaper than scaling the scores (B·H·L² numbers) once
     # L > Dh, and for Dh = 64 the factor 1/8 is a power of two, so both orders round alike.
+    weights = attention_weights(q, k, bias)  # [B, H, L, L]
+    return weights @ v, weights  # [B, H, L, Dh]
+
+
+def attention_weights(q: np.ndarray, k: np.ndarray, bias: np.ndarray | None) -> np.ndarray:
+    """softmax(q·kᵀ/√Dh + bias) over the keys: q, k [B, H, L, Dh] -> [B, H, L, L]."""
     q = q * np.asarray(1.0 / math.sqrt(q.shape[-1]), dtype=q.dtype)
     scores = q @ k.swapaxes(-1, -2)  # [B, H, L, L]
     if bias is not None:
         scores += bias
-    weights = softmax(scores, axis=-1, out=scores)  # [B, H, L, L]
-    return weights @ v, weights  # [B, H, L, Dh]
+    return softmax(scores, axis=-1, out=scores)
 
 
 def attention_backward(

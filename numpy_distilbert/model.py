@@ -36,8 +36,8 @@ from numpy_distilbert.layers import (
     ACTIVATION_BACKWARDS,
     ACTIVATIONS,
     LAYER_NORM_EPS,
-    attention,
     attention_bias,
+    attention_weights,
     embed,
     embed_backward,
     feed_forward,
@@ -283,7 +283,7 @@ def transformer_block_train(
     """`transformer_block` with dropout and a tape: x [B, L, D] -> ([B, L, D], BlockTape)."""
     qkv = linear(x, p.w_qkv, p.b_qkv)  # [B, L, 3D]
     q, k, v = split_heads(qkv, n_heads)  # each [B, H, L, Dh]
-    _, weights = attention(q, k, v, bias)  # the softmax [B, H, L, L]; context redone below
+    weights = attention_weights(q, k, bias)  # [B, H, L, L]
     weights_mask = dropout_mask(rng, weights.shape, rates.attention, x.dtype)
     context = merge_heads(apply_dropout(weights, weights_mask) @ v)  # [B, L, D]
     attended = linear(context, p.w_out, p.b_out)
