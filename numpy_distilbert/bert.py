@@ -53,6 +53,7 @@ from numpy_distilbert.model import (
     mlm_head_backward,
     mlm_head_train,
     mlm_label_positions,
+    mlm_logits_grad,
     position_indices,
     prepare_inputs,
     refuse_positions,
@@ -320,14 +321,14 @@ class _MaskedLMHead:
             params[MLM_PREFIX + "decoder.weight"] = self.decoder
         return params
 
-    def train(self, hidden: np.ndarray) -> tuple[np.ndarray, dict[str, np.ndarray]]:
+    def train(self, hidden: np.ndarray) -> tuple[np.ndarray, dict[str, Any]]:
         """Selected rows hidden [N, D] -> (logits [N, V], saved values)."""
         return mlm_head_train(
             hidden, self.transform, self.transform_norm, self.decoder, self.bias, self.activation, self.eps
         )
 
     def backward(
-        self, d_logits: np.ndarray, saved: dict[str, np.ndarray], activation: str
+        self, d_logits: np.ndarray, saved: dict[str, Any], activation: str
     ) -> tuple[np.ndarray, dict[str, np.ndarray], np.ndarray | None]:
         """-> (d_hidden rows [N, D], named head gradients, the tied decoder's [V, D] gradient or None)."""
         d_rows, head = mlm_head_backward(
@@ -358,9 +359,9 @@ def _mlm_forward_train(
     hidden = tape.last_hidden_state
     rows, cols = position_indices(hidden.shape[:2], positions)
     logits, tape.head = model.predictions.train(hidden[rows, cols])
-    tape.head.update(rows=rows, cols=cols)
     if positions is None:
         logits = logits.reshape(*hidden.shape[:2], -1)  # [B, L, V]
+    tape.head.update(rows=rows, cols=cols, logits_shape=logits.shape)
     return logits, tape
 
 
@@ -369,10 +370,7 @@ def _mlm_backward(
 ) -> tuple[np.ndarray, dict[str, np.ndarray], np.ndarray | None]:
     """d_logits (as forward_train returned them, or None) -> (d_hidden [B, L, D], head grads, d_word)."""
     saved = tape.head
-    n_rows = saved["hidden"].shape[0]
-    if d_logits is None:
-        d_logits = np.zeros((n_rows, model.predictions.bias.shape[0]), dtype=model.dtype)
-    d_logits = np.asarray(d_logits, dtype=model.dtype).reshape(n_rows, -1)
+    d_logits = mlm_logits_grad(d_logits, saved, model.dtype)  # [N, V]
     d_rows, grads, d_word = model.predictions.backward(d_logits, saved, model.config.hidden_act)
     return scatter_rows(d_rows, saved["rows"], saved["cols"], tape.last_hidden_state), grads, d_word
 

@@ -1064,18 +1064,19 @@ def mlm_head_train(
     projector_bias: np.ndarray,
     activation: Callable[[np.ndarray], np.ndarray],
     eps: float,
-) -> tuple[np.ndarray, dict[str, np.ndarray]]:
+) -> tuple[np.ndarray, dict[str, Any]]:
     """The MLM head on selected rows hidden [N, D] -> (logits [N, V], saved values)."""
     pre_activation = linear(hidden, *transform)  # [N, D]
     activated = activation(pre_activation)
     normed = layer_norm(activated, *norm, eps)
-    saved = {"hidden": hidden, "pre_activation": pre_activation, "activated": activated, "normed": normed}
+    saved: dict[str, Any] = {"hidden": hidden, "pre_activation": pre_activation, "activated": activated,
+                             "normed": normed}  # fmt: skip
     return linear(normed, projector, projector_bias), saved
 
 
 def mlm_head_backward(
     d_logits: np.ndarray,
-    saved: dict[str, np.ndarray],
+    saved: dict[str, Any],
     transform: tuple[np.ndarray, np.ndarray],
     norm: tuple[np.ndarray, np.ndarray],
     projector: np.ndarray,
@@ -1096,6 +1097,12 @@ def mlm_head_backward(
     grads = {"transform.weight": d_w, "transform.bias": d_b, "norm.weight": d_norm_g, "norm.bias": d_norm_b,
              "projector.weight": d_projector, "projector.bias": d_projector_bias}  # fmt: skip
     return d_hidden, grads
+
+
+def mlm_logits_grad(d_logits: np.ndarray | None, saved: dict[str, Any], dtype: np.dtype) -> np.ndarray:
+    """The logits' gradient as [N, V] rows (zeros when None), checked against the forward's shape."""
+    like = np.empty(saved["logits_shape"], dtype=dtype)  # uninitialised: only its shape is used
+    return _grad_or_zeros(d_logits, like).reshape(saved["hidden"].shape[0], -1)
 
 
 def scatter_rows(d_rows: np.ndarray, rows: np.ndarray, cols: np.ndarray, like: np.ndarray) -> np.ndarray:
@@ -1201,7 +1208,7 @@ class DistilBertForMaskedLM(PretrainedModel):
         )  # fmt: skip
         if positions is None:
             logits = logits.reshape(*ids.shape, -1)  # [B, L, V]
-        saved.update(rows=rows, cols=cols)
+        saved.update(rows=rows, cols=cols, logits_shape=logits.shape)
         return MaskedLMOutput(logits), Tape(hidden, encoded, saved)
 
     def backward(self, tape: Tape, **output_grads: np.ndarray) -> dict[str, np.ndarray]:
@@ -1209,11 +1216,7 @@ class DistilBertForMaskedLM(PretrainedModel):
         last_hidden_state [B, L, D]."""
         _check_output_grads(self, output_grads, ("logits", "last_hidden_state"))
         saved = tape.head
-        n_rows = saved["hidden"].shape[0]
-        d_logits = output_grads.get("logits")
-        if d_logits is None:
-            d_logits = np.zeros((n_rows, self.projector.shape[0]), dtype=self.dtype)
-        d_logits = np.asarray(d_logits, dtype=self.dtype).reshape(n_rows, -1)  # [N, V]
+        d_logits = mlm_logits_grad(output_grads.get("logits"), saved, self.dtype)  # [N, V]
         d_rows, head = mlm_head_backward(
             d_logits, saved, self.transform, self.transform_norm, self.projector,
             ACTIVATION_BACKWARDS[self.config.activation], LAYER_NORM_EPS,
