@@ -14,6 +14,20 @@ use (results change silently, or the process dies of SIGBUS); `mmap=False` copie
 weights into memory at load.
 
 A model is read-only after loading, so one instance may serve many threads at once.
+
+Training (issue 12), on every class: `named_parameters()` (transformers' names; the first call
+replaces the memory-mapped weights by writable copies, after which the model is mutable and
+no longer safe to share across threads while it trains), `forward_train(...)` (the forward
+pass that keeps a tape of activations and applies dropout when given a generator),
+`backward(tape, **output_grads)`, `loss_and_grads(...)` (transformers' losses) and
+`save_pretrained(directory)`. The backward of each layer sits beside its forward in
+`layers.py`; this module composes them in reverse:
+
+    embed ─ N × [x → LN(x + MHA(x)) → LN(h + FFN(h))] ─ head ─ loss
+    d_word ← scatter-add ← LN' ← N × [MHA' + residual ← LN' ← FFN' + residual ← LN'] ← head' ← d_logits
+
+The MLM loss projects only the rows whose label is not -100 onto the vocabulary (torch
+projects all B·L), and the tied output matrix's gradient and the lookup's are summed.
 """
 
 from __future__ import annotations
