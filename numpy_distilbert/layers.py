@@ -29,6 +29,7 @@ from numpy_distilbert.erf import erf, gelu_float32  # the numerics: fitted ratio
 
 __all__ = [
     "ACTIVATIONS", "ACTIVATION_BACKWARDS", "attention", "attention_backward", "attention_bias",
+    "attention_weights",
     "embed", "embed_backward", "erf", "feed_forward", "feed_forward_backward",
     "gelu", "gelu_backward", "gelu_new", "gelu_new_backward", "layer_norm", "layer_norm_backward",
     "linear", "linear_backward", "merge_heads", "merge_heads_backward", "multi_head_attention",
@@ -237,6 +238,7 @@ def embed_backward(
     token_type_ids: np.ndarray | None = None,
     n_types: int | None = None,
     padding_idx: int | None = None,
+    d_word: np.ndarray | None = None,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
     """Gradients of the three lookup tables, given d_sum [B, L, D]: the gradient of the sum
     word[ids] + type[types] + position[:L] (what `embed` normalises; `layer_norm_backward`
@@ -244,7 +246,8 @@ def embed_backward(
 
     Returns (d_word [V, D], d_position [P, D], d_type [T, D] or None). `padding_idx`: the
     word row that gets no gradient from the lookup, as torch's nn.Embedding(padding_idx=...)
-    (BERT and DistilBERT build theirs with the config's pad_token_id).
+    (BERT and DistilBERT build theirs with the config's pad_token_id). `d_word`: a [V, D]
+    gradient to add into (the tied output projection's), instead of a fresh zero table.
 
     Math: a lookup E[ids] copies row E[i] to every position holding token i, so its gradient
     is the scatter-add d_E[i] = Σ over positions (b, l) with ids[b, l] = i of d_sum[b, l]:
@@ -253,10 +256,11 @@ def embed_backward(
     """
     dim = d_sum.shape[-1]
     rows = d_sum.reshape(-1, dim)  # [B·L, D]
-    d_word = np.zeros((vocab_size, dim), dtype=d_sum.dtype)
-    np.add.at(d_word, input_ids.reshape(-1), rows)
-    if padding_idx is not None and 0 <= padding_idx < vocab_size:
-        d_word[padding_idx] = 0.0
+    if d_word is None:
+        d_word = np.zeros((vocab_size, dim), dtype=d_sum.dtype)
+    ids = input_ids.reshape(-1)
+    looked_up = ids != padding_idx if padding_idx is not None else slice(None)
+    np.add.at(d_word, ids[looked_up], rows[looked_up])
     d_position = np.zeros((n_positions, dim), dtype=d_sum.dtype)
     d_position[: d_sum.shape[1]] = d_sum.sum(axis=0)  # position l is used once per sequence
     d_type = None
@@ -310,12 +314,17 @@ def attention(
     """
     # Scaling q (B·L·D numbers) is cheaper than scaling the scores (B·H·L² numbers) once
     # L > Dh, and for Dh = 64 the factor 1/8 is a power of two, so both orders round alike.
+    weights = attention_weights(q, k, bias)  # [B, H, L, L]
+    return weights @ v, weights  # [B, H, L, Dh]
+
+
+def attention_weights(q: np.ndarray, k: np.ndarray, bias: np.ndarray | None) -> np.ndarray:
+    """softmax(q·kᵀ/√Dh + bias) over the keys: q, k [B, H, L, Dh] -> [B, H, L, L]."""
     q = q * np.asarray(1.0 / math.sqrt(q.shape[-1]), dtype=q.dtype)
     scores = q @ k.swapaxes(-1, -2)  # [B, H, L, L]
     if bias is not None:
         scores += bias
-    weights = softmax(scores, axis=-1, out=scores)  # [B, H, L, L]
-    return weights @ v, weights  # [B, H, L, Dh]
+    return softmax(scores, axis=-1, out=scores)
 
 
 def attention_backward(

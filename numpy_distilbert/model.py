@@ -14,11 +14,26 @@ use (results change silently, or the process dies of SIGBUS); `mmap=False` copie
 weights into memory at load.
 
 A model is read-only after loading, so one instance may serve many threads at once.
+
+Training (issue 12), on every class: `named_parameters()` (transformers' names; the first call
+replaces the memory-mapped weights by writable copies, after which the model is mutable and
+no longer safe to share across threads while it trains), `forward_train(...)` (the forward
+pass that keeps a tape of activations and applies dropout when given a generator),
+`backward(tape, **output_grads)`, `loss_and_grads(...)` (transformers' losses) and
+`save_pretrained(directory)`. The backward of each layer sits beside its forward in
+`layers.py`; this module composes them in reverse:
+
+    embed ─ N × [x → LN(x + MHA(x)) → LN(h + FFN(h))] ─ head ─ loss
+    d_word ← scatter-add ← LN' ← N × [MHA' + residual ← LN' ← FFN' + residual ← LN'] ← head' ← d_logits
+
+The MLM loss projects only the rows whose label is not -100 onto the vocabulary (torch
+projects all B·L), and the tied output matrix's gradient and the lookup's are summed.
 """
 
 from __future__ import annotations
 
 import json
+import os
 import shutil
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -35,8 +50,8 @@ from numpy_distilbert.layers import (
     ACTIVATION_BACKWARDS,
     ACTIVATIONS,
     LAYER_NORM_EPS,
-    attention,
     attention_bias,
+    attention_weights,
     embed,
     embed_backward,
     feed_forward,
@@ -282,7 +297,7 @@ def transformer_block_train(
     """`transformer_block` with dropout and a tape: x [B, L, D] -> ([B, L, D], BlockTape)."""
     qkv = linear(x, p.w_qkv, p.b_qkv)  # [B, L, 3D]
     q, k, v = split_heads(qkv, n_heads)  # each [B, H, L, Dh]
-    _, weights = attention(q, k, v, bias)  # the softmax [B, H, L, L]; context redone below
+    weights = attention_weights(q, k, bias)  # [B, H, L, L]
     weights_mask = dropout_mask(rng, weights.shape, rates.attention, x.dtype)
     context = merge_heads(apply_dropout(weights, weights_mask) @ v)  # [B, L, D]
     attended = linear(context, p.w_out, p.b_out)
@@ -457,13 +472,6 @@ class TrainableEncoder:
             self.embedding_norm, self.blocks, self.pooler, prefix,
         )  # fmt: skip
 
-    def frozen_parameter_names(self, prefix: str = "") -> frozenset[str]:
-        """Parameters torch does not train: DistilBERT's sinusoidal position table
-        (requires_grad=False in transformers). Their gradient here is zeros."""
-        if getattr(self.config, "sinusoidal_pos_embds", False):
-            return frozenset({f"{prefix}embeddings.position_embeddings.weight"})
-        return frozenset()
-
     def encode_train(
         self,
         ids: np.ndarray,
@@ -492,10 +500,16 @@ class TrainableEncoder:
         return EncoderTape(ids, token_types, embedding_sum, embedding_mask, tapes, x, pooled)
 
     def encode_backward(
-        self, d_hidden: np.ndarray, tape: EncoderTape, d_pooled: np.ndarray | None = None, prefix: str = ""
+        self,
+        d_hidden: np.ndarray,
+        tape: EncoderTape,
+        d_pooled: np.ndarray | None = None,
+        prefix: str = "",
+        d_word: np.ndarray | None = None,
     ) -> dict[str, np.ndarray]:
         """Gradients of every encoder parameter, given d_hidden [B, L, D] (and d_pooled [B, D]
-        for BERT's pooler), under transformers' names with `prefix`."""
+        for BERT's pooler), under transformers' names with `prefix`. `d_word` [V, D]: a gradient
+        of the word embeddings from elsewhere (a tied output projection), added into in place."""
         d_pooler = None
         if self.pooler is not None:
             if d_pooled is not None and tape.pooled is not None:
@@ -525,10 +539,8 @@ class TrainableEncoder:
         d_word, d_position, d_type = embed_backward(
             d_sum, tape.ids, self.word_embeddings.shape[0], self.position_embeddings.shape[0],
             tape.token_types if self.token_type_embeddings is not None else None, n_types,
-            padding_idx=self.config.pad_token_id,
+            padding_idx=self.config.pad_token_id, d_word=d_word,
         )  # fmt: skip
-        if self.frozen_parameter_names():
-            d_position = np.zeros_like(d_position)  # a fixed table: torch gives it no gradient
         return self.encoder_tensors(
             d_word, d_position, d_type, (d_norm_g, d_norm_b), block_grads, d_pooler, prefix
         )
@@ -656,20 +668,16 @@ class PretrainedModel:
         """
         raise NotImplementedError
 
-    def frozen_parameter_names(self) -> frozenset[str]:
-        """Parameters torch leaves untrained (DistilBERT's sinusoidal table); their gradient is 0."""
-        return frozenset()
-
     def forward_train(
         self,
         input_ids: ArrayLike,
         attention_mask: ArrayLike | None = None,
         token_type_ids: ArrayLike | None = None,
-        *,
+        positions: Positions | None = None,
         dropout_rng: np.random.Generator | None = None,
-        **kwargs: Any,
     ) -> tuple[Any, Tape]:
-        """The forward pass that keeps a tape for `backward`; dropout_rng=None: eval mode."""
+        """The forward pass that keeps a tape for `backward`; dropout_rng=None: eval mode.
+        `positions` (MLM classes only) selects the rows projected onto the vocabulary."""
         raise NotImplementedError
 
     def backward(self, tape: Tape, **output_grads: np.ndarray) -> dict[str, np.ndarray]:
@@ -741,12 +749,19 @@ class PretrainedModel:
             raise NotADirectoryError(f"save_pretrained: {directory} exists and is not a directory")
         directory.mkdir(parents=True, exist_ok=True)
         tensors = {name: np.ascontiguousarray(array) for name, array in self.named_parameters().items()}
-        save_file(tensors, str(directory / "model.safetensors"), metadata={"format": "pt"})
+        # Written beside and then renamed over the old file: a model still memory-mapping the old
+        # file (this one, loaded from `directory`) keeps reading the old inode, never a truncated one.
+        partial = directory / "model.safetensors.partial"
+        save_file(tensors, str(partial), metadata={"format": "pt"})
+        os.replace(partial, directory / "model.safetensors")
         data = self.config.to_dict()
         data["architectures"] = [type(self).__name__]
         if getattr(self.config, "id2label", None):
             data["id2label"] = {str(i): label for i, label in self.config.id2label.items()}
             data["label2id"] = {label: i for i, label in self.config.id2label.items()}
+        else:  # as transformers: no label maps when there are none (an empty map means 0 labels)
+            data.pop("id2label", None)
+            data.pop("label2id", None)
         text = json.dumps(data, indent=2, sort_keys=True) + "\n"
         (directory / "config.json").write_text(text, encoding="utf-8")
         source = self.name_or_path
@@ -844,6 +859,12 @@ class PretrainedModel:
             )
 
 
+def refuse_positions(model: object, positions: object) -> None:
+    """`positions` belongs to the MLM classes; elsewhere it is a mistake worth naming."""
+    if positions is not None:
+        raise TypeError(f"{type(model).__name__}.forward_train takes no positions (only the MLM classes do)")
+
+
 def _check_output_grads(model: object, given: dict[str, Any], allowed: Sequence[str]) -> None:
     unknown = [name for name in given if name not in allowed]
     if unknown:
@@ -861,6 +882,81 @@ def _grad_or_zeros(grad: np.ndarray | None, like: np.ndarray) -> np.ndarray:
     if grad.shape != like.shape:
         raise ValueError(f"gradient of shape {grad.shape} for an output of shape {like.shape}")
     return grad
+
+
+class TrainableHead:
+    """Training for a task head on an encoder (`self.distilbert` or `self.bert`): the encoder
+    runs its own forward_train / encode_backward; the class adds its head's arithmetic.
+
+    `head_affines` lists the head's (attribute, transformers module name) pairs, each
+    attribute a (weight, bias) tuple, e.g. ("pre_classifier", "pre_classifier").
+    """
+
+    encoder_prefix: ClassVar[str] = "distilbert."
+    head_affines: ClassVar[tuple[tuple[str, str], ...]] = ()
+    _head_writable: bool = False
+
+    def encoder(self) -> Any:
+        return getattr(self, self.encoder_prefix.rstrip("."))
+
+    def make_head_writable(self) -> None:
+        """Writable copies of the head's own tensors (subclasses with more add theirs)."""
+        for attribute, _ in self.head_affines:
+            weight, bias = getattr(self, attribute)
+            setattr(self, attribute, (writable(weight), writable(bias)))
+
+    def named_parameters(self) -> dict[str, np.ndarray]:
+        params: dict[str, np.ndarray] = self.encoder().encoder_parameters(self.encoder_prefix)
+        if not self._head_writable:
+            self.make_head_writable()
+            self._head_writable = True
+        for attribute, name in self.head_affines:
+            params[f"{name}.weight"], params[f"{name}.bias"] = getattr(self, attribute)
+        return params
+
+    def encoder_train(
+        self,
+        input_ids: ArrayLike,
+        attention_mask: ArrayLike | None,
+        token_type_ids: ArrayLike | None,
+        rng: np.random.Generator | None,
+    ) -> Tape:
+        """The encoder's forward_train; its tape's `head` is left for the head to fill."""
+        return self.encoder().forward_train(input_ids, attention_mask, token_type_ids, dropout_rng=rng)[1]
+
+    def encoder_gradients(
+        self,
+        tape: Tape,
+        d_hidden: np.ndarray,
+        output_grads: dict[str, Any],
+        d_pooled: np.ndarray | None = None,
+        d_word: np.ndarray | None = None,
+    ) -> dict[str, np.ndarray]:
+        """The encoder's gradients (prefixed), from the head's d_hidden [B, L, D] plus any
+        `last_hidden_state` gradient the caller gave (distillation's cosine loss)."""
+        if output_grads.get("last_hidden_state") is not None:
+            d_hidden = d_hidden + _grad_or_zeros(output_grads["last_hidden_state"], tape.last_hidden_state)
+        encoder = self.encoder()
+        if d_pooled is not None and encoder.pooler is None:
+            raise ValueError(f"{type(self).__name__}: a pooler_output gradient, but the model has no pooler")
+        return encoder.encode_backward(d_hidden, tape.encoder, d_pooled, self.encoder_prefix, d_word)
+
+    def add_head_gradients(
+        self, grads: dict[str, np.ndarray], head: dict[str, tuple[np.ndarray, np.ndarray]]
+    ) -> None:
+        """grads["<name>.weight"], grads["<name>.bias"] from {attribute: (d_w, d_b)}."""
+        names = dict(self.head_affines)
+        for attribute, (d_weight, d_bias) in head.items():
+            grads[f"{names[attribute]}.weight"], grads[f"{names[attribute]}.bias"] = d_weight, d_bias
+
+
+def affine_backward(
+    d_y: np.ndarray, x: np.ndarray, affine: tuple[np.ndarray, np.ndarray]
+) -> tuple[np.ndarray, tuple[np.ndarray, np.ndarray]]:
+    """`linear_backward` for a (weight, bias) pair: (d_x, (d_w, d_b))."""
+    d_x, d_w, d_b = linear_backward(d_y, x, affine[0])
+    assert d_x is not None
+    return d_x, (d_w, d_b)
 
 
 class DistilBertModel(TrainableEncoder, PretrainedModel):
@@ -916,21 +1012,16 @@ class DistilBertModel(TrainableEncoder, PretrainedModel):
     def named_parameters(self) -> dict[str, np.ndarray]:
         return self.encoder_parameters()
 
-    def frozen_parameter_names(self, prefix: str = "") -> frozenset[str]:
-        return TrainableEncoder.frozen_parameter_names(self, prefix)
-
     def forward_train(
         self,
         input_ids: ArrayLike,
         attention_mask: ArrayLike | None = None,
         token_type_ids: ArrayLike | None = None,
-        *,
+        positions: Positions | None = None,
         dropout_rng: np.random.Generator | None = None,
-        **kwargs: Any,
     ) -> tuple[BaseModelOutput, Tape]:
         """As `__call__` (no hidden states or attentions), plus the tape `backward` needs."""
-        if kwargs:
-            raise TypeError(f"DistilBertModel.forward_train got unexpected arguments {sorted(kwargs)}")
+        refuse_positions(self, positions)
         ids, mask = prepare_inputs(input_ids, attention_mask, self.config)
         encoded = self.encode_train(ids, mask, None, dropout_rng)
         return BaseModelOutput(encoded.last_hidden_state), Tape(encoded.last_hidden_state, encoded, {})
@@ -987,18 +1078,19 @@ def mlm_head_train(
     projector_bias: np.ndarray,
     activation: Callable[[np.ndarray], np.ndarray],
     eps: float,
-) -> tuple[np.ndarray, dict[str, np.ndarray]]:
+) -> tuple[np.ndarray, dict[str, Any]]:
     """The MLM head on selected rows hidden [N, D] -> (logits [N, V], saved values)."""
     pre_activation = linear(hidden, *transform)  # [N, D]
     activated = activation(pre_activation)
     normed = layer_norm(activated, *norm, eps)
-    saved = {"hidden": hidden, "pre_activation": pre_activation, "activated": activated, "normed": normed}
+    saved: dict[str, Any] = {"hidden": hidden, "pre_activation": pre_activation, "activated": activated,
+                             "normed": normed}  # fmt: skip
     return linear(normed, projector, projector_bias), saved
 
 
 def mlm_head_backward(
     d_logits: np.ndarray,
-    saved: dict[str, np.ndarray],
+    saved: dict[str, Any],
     transform: tuple[np.ndarray, np.ndarray],
     norm: tuple[np.ndarray, np.ndarray],
     projector: np.ndarray,
@@ -1019,6 +1111,12 @@ def mlm_head_backward(
     grads = {"transform.weight": d_w, "transform.bias": d_b, "norm.weight": d_norm_g, "norm.bias": d_norm_b,
              "projector.weight": d_projector, "projector.bias": d_projector_bias}  # fmt: skip
     return d_hidden, grads
+
+
+def mlm_logits_grad(d_logits: np.ndarray | None, saved: dict[str, Any], dtype: np.dtype) -> np.ndarray:
+    """The logits' gradient as [N, V] rows (zeros when None), checked against the forward's shape."""
+    like = np.empty(saved["logits_shape"], dtype=dtype)  # uninitialised: only its shape is used
+    return _grad_or_zeros(d_logits, like).reshape(saved["hidden"].shape[0], -1)
 
 
 def scatter_rows(d_rows: np.ndarray, rows: np.ndarray, cols: np.ndarray, like: np.ndarray) -> np.ndarray:
@@ -1105,22 +1203,15 @@ class DistilBertForMaskedLM(PretrainedModel):
 
     _head_writable: bool = False
 
-    def frozen_parameter_names(self) -> frozenset[str]:
-        return self.distilbert.frozen_parameter_names("distilbert.")
-
     def forward_train(
         self,
         input_ids: ArrayLike,
         attention_mask: ArrayLike | None = None,
         token_type_ids: ArrayLike | None = None,
-        *,
-        dropout_rng: np.random.Generator | None = None,
         positions: Positions | None = None,
-        **kwargs: Any,
+        dropout_rng: np.random.Generator | None = None,
     ) -> tuple[MaskedLMOutput, Tape]:
         """As `__call__`: logits [B, L, V], or [N, V] at `positions`; plus the tape."""
-        if kwargs:
-            raise TypeError(f"DistilBertForMaskedLM.forward_train got unexpected arguments {sorted(kwargs)}")
         ids, mask = prepare_inputs(input_ids, attention_mask, self.config)
         encoded = self.distilbert.encode_train(ids, mask, None, dropout_rng)
         hidden = encoded.last_hidden_state  # [B, L, D]
@@ -1131,7 +1222,7 @@ class DistilBertForMaskedLM(PretrainedModel):
         )  # fmt: skip
         if positions is None:
             logits = logits.reshape(*ids.shape, -1)  # [B, L, V]
-        saved.update(rows=rows, cols=cols)
+        saved.update(rows=rows, cols=cols, logits_shape=logits.shape)
         return MaskedLMOutput(logits), Tape(hidden, encoded, saved)
 
     def backward(self, tape: Tape, **output_grads: np.ndarray) -> dict[str, np.ndarray]:
@@ -1139,11 +1230,7 @@ class DistilBertForMaskedLM(PretrainedModel):
         last_hidden_state [B, L, D]."""
         _check_output_grads(self, output_grads, ("logits", "last_hidden_state"))
         saved = tape.head
-        n_rows = saved["hidden"].shape[0]
-        d_logits = output_grads.get("logits")
-        if d_logits is None:
-            d_logits = np.zeros((n_rows, self.projector.shape[0]), dtype=self.dtype)
-        d_logits = np.asarray(d_logits, dtype=self.dtype).reshape(n_rows, -1)  # [N, V]
+        d_logits = mlm_logits_grad(output_grads.get("logits"), saved, self.dtype)  # [N, V]
         d_rows, head = mlm_head_backward(
             d_logits, saved, self.transform, self.transform_norm, self.projector,
             ACTIVATION_BACKWARDS[self.config.activation], LAYER_NORM_EPS,
@@ -1151,12 +1238,14 @@ class DistilBertForMaskedLM(PretrainedModel):
         d_hidden = scatter_rows(d_rows, saved["rows"], saved["cols"], tape.last_hidden_state)
         if output_grads.get("last_hidden_state") is not None:
             d_hidden += _grad_or_zeros(output_grads["last_hidden_state"], tape.last_hidden_state)
-        grads = self.distilbert.encode_backward(d_hidden, tape.encoder, prefix="distilbert.")
-        if self.tied:
-            # Math (the tied projection): E is used twice, as the lookup table x = E[ids] and as
-            # the output matrix logits = n·Eᵀ. The loss's total derivative with respect to E is
-            # the sum of the two uses' partial derivatives: scatter-add + d_logitsᵀ·n.
-            grads["distilbert.embeddings.word_embeddings.weight"] += head["projector.weight"]
+        # Math (the tied projection): E is used twice, as the lookup table x = E[ids] and as the
+        # output matrix logits = n·Eᵀ. The loss's total derivative with respect to E is the sum of
+        # the two uses' partial derivatives: d_logitsᵀ·n [V, D], into which the lookup's
+        # scatter-add is accumulated (no second [V, D] table).
+        tied_grad = head["projector.weight"] if self.tied else None
+        grads = self.distilbert.encode_backward(
+            d_hidden, tape.encoder, prefix="distilbert.", d_word=tied_grad
+        )
         ours = {"vocab_transform.weight": "transform.weight", "vocab_transform.bias": "transform.bias",
                 "vocab_layer_norm.weight": "norm.weight", "vocab_layer_norm.bias": "norm.bias",
                 "vocab_projector.bias": "projector.bias"}  # fmt: skip
