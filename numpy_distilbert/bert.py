@@ -26,15 +26,22 @@ import numpy as np
 from numpy.typing import ArrayLike, DTypeLike, NDArray
 
 from numpy_distilbert.config import BertConfig
+from numpy_distilbert.dropout import dropout_rate
 from numpy_distilbert.heads import _labelled_config
 from numpy_distilbert.layers import ACTIVATIONS, embed, layer_norm, linear
 from numpy_distilbert.model import (
     BlockNames,
+    DropoutRates,
     Positions,
     PretrainedModel,
+    Tape,
+    TrainableEncoder,
+    _check_output_grads,
+    _grad_or_zeros,
     _select_positions,
     as_float_dtype,
     prepare_inputs,
+    refuse_positions,
     run_encoder,
     take_block,
 )
@@ -120,7 +127,7 @@ class _BertFamily(PretrainedModel):
         strip_encoder_prefix(checkpoint)
 
 
-class BertModel(_BertFamily):
+class BertModel(TrainableEncoder, _BertFamily):
     """The bare encoder: ids (and token types) -> contextual vectors and the pooled [CLS] vector.
 
     The pooler is loaded when the checkpoint has one (`pooler_output` is None otherwise:
@@ -186,6 +193,57 @@ class BertModel(_BertFamily):
         hidden = encoded.last_hidden_state  # [B, L, D]
         pooled = None if self.pooler is None else np.tanh(linear(hidden[:, 0], *self.pooler))  # [B, D]
         return BaseModelOutputWithPooling(hidden, pooled, encoded.hidden_states, encoded.attentions)
+
+    # -------------------------------------------------------------- training
+    block_names = BERT_BLOCK_NAMES
+
+    def dropout_rates(self) -> DropoutRates:
+        extra = self.config.extra
+        hidden = dropout_rate(extra, "hidden_dropout_prob", 0.1)
+        attention = dropout_rate(extra, "attention_probs_dropout_prob", 0.1)
+        return DropoutRates(
+            embeddings=hidden, attention=attention, attention_output=hidden, ffn_output=hidden
+        )
+
+    def classifier_dropout(self) -> float:
+        """The task heads' rate: `classifier_dropout`, else `hidden_dropout_prob`, as transformers."""
+        extra = self.config.extra
+        return dropout_rate(extra, "classifier_dropout", dropout_rate(extra, "hidden_dropout_prob", 0.1))
+
+    def named_parameters(self) -> dict[str, np.ndarray]:
+        return self.encoder_parameters()
+
+    def forward_train(
+        self,
+        input_ids: ArrayLike,
+        attention_mask: ArrayLike | None = None,
+        token_type_ids: ArrayLike | None = None,
+        positions: Positions | None = None,
+        dropout_rng: np.random.Generator | None = None,
+    ) -> tuple[BaseModelOutputWithPooling, Tape]:
+        """As `__call__` (no hidden states or attentions), plus the tape `backward` needs."""
+        refuse_positions(self, positions)
+        ids, mask = prepare_inputs(input_ids, attention_mask, self.config)
+        types = prepare_token_types(token_type_ids, ids.shape, self.config.type_vocab_size)
+        encoded = self.encode_train(ids, mask, types, dropout_rng)
+        outputs = BaseModelOutputWithPooling(encoded.last_hidden_state, encoded.pooled)
+        return outputs, Tape(encoded.last_hidden_state, encoded, {})
+
+    def backward(self, tape: Tape, **output_grads: np.ndarray) -> dict[str, np.ndarray]:
+        """output_grads: last_hidden_state [B, L, D], pooler_output [B, D]."""
+        _check_output_grads(self, output_grads, ("last_hidden_state", "pooler_output"))
+        return self.encode_bert_backward(tape, "", output_grads.get("last_hidden_state"),
+                                         output_grads.get("pooler_output"))  # fmt: skip
+
+    def encode_bert_backward(
+        self, tape: Tape, prefix: str, d_hidden: np.ndarray | None, d_pooled: np.ndarray | None
+    ) -> dict[str, np.ndarray]:
+        """The encoder's (and pooler's) gradients under `prefix`, from optional output gradients."""
+        d_hidden = _grad_or_zeros(d_hidden, tape.last_hidden_state)
+        if d_pooled is not None:
+            assert tape.encoder.pooled is not None, "this BertModel has no pooler"
+            d_pooled = _grad_or_zeros(d_pooled, tape.encoder.pooled)
+        return self.encode_backward(d_hidden, tape.encoder, d_pooled, prefix)
 
 
 class _MaskedLMHead:

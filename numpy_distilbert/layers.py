@@ -7,6 +7,12 @@ Shape letters used in the comments:
     B batch size, L sequence length, D model width (`dim`), H attention heads,
     Dh = D / H width of one head, F feed-forward width (`hidden_dim`), V vocabulary size.
 
+Each backward sits beside its forward (`linear_backward` after `linear`, ...): a pure function
+that takes the gradient of a scalar loss with respect to the forward's output (`d_y`, named
+`d_<what>` throughout) and the values the forward saw, and returns the gradients with respect
+to the forward's inputs and parameters, in the same shapes. None of them is needed at
+inference; `model.py` calls them only when `forward_train` asked for gradients.
+
 Weights are kept in PyTorch's `nn.Linear` layout, `w[out, in]`, so that the arrays
 memory-mapped from a checkpoint are used as they are: `x @ w.T` hands BLAS a
 transposed operand instead of copying it.
@@ -22,9 +28,12 @@ import numpy as np
 from numpy_distilbert.erf import erf, gelu_float32  # the numerics: fitted rationals, blocking
 
 __all__ = [
-    "ACTIVATIONS", "attention", "attention_bias", "embed", "erf", "feed_forward", "gelu",
-    "gelu_new", "layer_norm", "linear", "merge_heads", "multi_head_attention", "relu", "sinusoidal_positions",
-    "softmax",
+    "ACTIVATIONS", "ACTIVATION_BACKWARDS", "attention", "attention_backward", "attention_bias",
+    "embed", "embed_backward", "erf", "feed_forward", "feed_forward_backward",
+    "gelu", "gelu_backward", "gelu_new", "gelu_new_backward", "layer_norm", "layer_norm_backward",
+    "linear", "linear_backward", "merge_heads", "merge_heads_backward", "multi_head_attention",
+    "multi_head_attention_backward", "relu", "relu_backward", "sinusoidal_positions", "softmax",
+    "softmax_backward", "split_heads",
 ]
 
 LAYER_NORM_EPS = 1e-12  # DistilBERT's nn.LayerNorm(eps=1e-12), everywhere
@@ -56,7 +65,39 @@ def gelu_new(x: np.ndarray) -> np.ndarray:
     return np.asarray(0.5, dtype=x.dtype) * x * (1.0 + inner)
 
 
+def gelu_backward(d_y: np.ndarray, x: np.ndarray) -> np.ndarray:
+    """d_x for y = x·Φ(x), elementwise; d_y, x: [...] (x: what `gelu` was given).
+
+    Math: d/dx [x·Φ(x)] = Φ(x) + x·φ(x), with φ(x) = exp(-x²/2)/√(2π) the normal density:
+    the product rule on x·Φ(x), since Φ' = φ. (Not the tanh form's derivative: see below.)
+    """
+    x = np.asarray(x)
+    half = np.asarray(0.5, dtype=x.dtype)
+    cdf = half * (1.0 + erf(x * np.asarray(1.0 / math.sqrt(2.0), dtype=x.dtype)))  # Φ(x)
+    pdf = np.exp(-half * x * x) * np.asarray(1.0 / math.sqrt(2.0 * math.pi), dtype=x.dtype)  # φ(x)
+    return d_y * (cdf + x * pdf)
+
+
+def relu_backward(d_y: np.ndarray, x: np.ndarray) -> np.ndarray:
+    """d_x for y = max(x, 0): d_y where x > 0, else 0 (torch's choice at x = 0 too)."""
+    return np.where(x > 0, d_y, np.zeros((), dtype=d_y.dtype))
+
+
+def gelu_new_backward(d_y: np.ndarray, x: np.ndarray) -> np.ndarray:
+    """d_x for y = 0.5·x·(1 + tanh(u)), u = s·(x + c·x³), s = √(2/π), c = 0.044715.
+
+    dy/dx = 0.5·(1 + tanh u) + 0.5·x·(1 - tanh² u)·s·(1 + 3c·x²).
+    """
+    x = np.asarray(x)
+    scale = np.asarray(math.sqrt(2.0 / math.pi), dtype=x.dtype)
+    cubic = np.asarray(0.044715, dtype=x.dtype)
+    t = np.tanh(scale * (x + cubic * x * x * x))
+    half = np.asarray(0.5, dtype=x.dtype)
+    return d_y * (half * (1.0 + t) + half * x * (1.0 - t * t) * scale * (1.0 + 3.0 * cubic * x * x))
+
+
 ACTIVATIONS = {"gelu": gelu, "relu": relu, "gelu_new": gelu_new}
+ACTIVATION_BACKWARDS = {"gelu": gelu_backward, "relu": relu_backward, "gelu_new": gelu_new_backward}
 
 
 # -------------------------------------------------------------------------- basics
@@ -69,6 +110,21 @@ def linear(x: np.ndarray, w: np.ndarray, b: np.ndarray) -> np.ndarray:
     y = x.reshape(-1, x.shape[-1]) @ w.T  # [B·L, out]
     y += b
     return y.reshape(*x.shape[:-1], w.shape[0])
+
+
+def linear_backward(
+    d_y: np.ndarray, x: np.ndarray, w: np.ndarray, need_d_x: bool = True
+) -> tuple[np.ndarray | None, np.ndarray, np.ndarray]:
+    """Gradients of y = x @ w.T + b: d_y [..., out], x [..., in], w [out, in].
+
+    Returns (d_x [..., in] (None when `need_d_x` is False), d_w [out, in], d_b [out]): every
+    row of x met every row of w, so d_w sums the outer products d_yᵢ ⊗ xᵢ over the rows i.
+    """
+    d_y2 = d_y.reshape(-1, d_y.shape[-1])  # [N, out]
+    d_w = d_y2.T @ x.reshape(-1, x.shape[-1])  # [out, in]
+    d_b = d_y2.sum(axis=0)  # [out]
+    d_x = (d_y2 @ w).reshape(x.shape) if need_d_x else None  # [..., in]
+    return d_x, d_w, d_b
 
 
 def layer_norm(
@@ -86,6 +142,32 @@ def layer_norm(
     return y
 
 
+def layer_norm_backward(
+    d_y: np.ndarray, x: np.ndarray, gamma: np.ndarray, eps: float = LAYER_NORM_EPS
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Gradients of y = γ·x̂ + β, x̂ = (x - μ)·r, r = 1/√(σ² + eps), over the last axis.
+
+    d_y, x: [..., D] (x: what `layer_norm` was given); gamma: [D].
+    Returns (d_x [..., D], d_gamma [D], d_beta [D]); the statistics are recomputed from x.
+
+    Math: with g = γ·d_y, μ and σ² both depend on every xⱼ, and the chain rule through them gives
+        d_x = r·(g - mean(g) - x̂·mean(g·x̂))
+    (the two means remove the components along 1 and along x̂, the directions in which
+    LayerNorm's output cannot move). d_γ = Σ d_y·x̂, d_β = Σ d_y over every row.
+    """
+    centred = x - x.mean(axis=-1, keepdims=True)  # [..., D]
+    rstd = 1.0 / np.sqrt(np.mean(np.square(centred), axis=-1, keepdims=True) + eps)  # [..., 1]
+    x_hat = centred * rstd  # [..., D]
+    rows = d_y.reshape(-1, d_y.shape[-1])
+    d_gamma = np.einsum("nd,nd->d", rows, x_hat.reshape(rows.shape))  # [D]
+    d_beta = rows.sum(axis=0)  # [D]
+    g = d_y * gamma  # [..., D]
+    d_x = g - g.mean(axis=-1, keepdims=True)
+    d_x -= x_hat * np.mean(g * x_hat, axis=-1, keepdims=True)
+    d_x *= rstd
+    return d_x, d_gamma, d_beta
+
+
 def softmax(x: np.ndarray, axis: int = -1, out: np.ndarray | None = None) -> np.ndarray:
     """exp(x) / sum(exp(x)) along `axis`; the max is subtracted first so exp cannot overflow.
 
@@ -96,6 +178,14 @@ def softmax(x: np.ndarray, axis: int = -1, out: np.ndarray | None = None) -> np.
     np.exp(out, out=out)
     out /= out.sum(axis=axis, keepdims=True)
     return out
+
+
+def softmax_backward(d_y: np.ndarray, y: np.ndarray, axis: int = -1) -> np.ndarray:
+    """d_x for y = softmax(x) along `axis`, from the output y alone: y·(d_y - Σⱼ d_yⱼ·yⱼ).
+
+    (The Jacobian is diag(y) - y·yᵀ; applying it to d_y gives the line above.)
+    """
+    return y * (d_y - np.sum(d_y * y, axis=axis, keepdims=True))
 
 
 # ---------------------------------------------------------------------- embeddings
@@ -139,6 +229,46 @@ def embed(
     return layer_norm(x, gamma, beta, eps)
 
 
+def embed_backward(
+    d_sum: np.ndarray,
+    input_ids: np.ndarray,
+    vocab_size: int,
+    n_positions: int,
+    token_type_ids: np.ndarray | None = None,
+    n_types: int | None = None,
+    padding_idx: int | None = None,
+    d_word: np.ndarray | None = None,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
+    """Gradients of the three lookup tables, given d_sum [B, L, D]: the gradient of the sum
+    word[ids] + type[types] + position[:L] (what `embed` normalises; `layer_norm_backward`
+    turns the gradient of embed's output into d_sum).
+
+    Returns (d_word [V, D], d_position [P, D], d_type [T, D] or None). `padding_idx`: the
+    word row that gets no gradient from the lookup, as torch's nn.Embedding(padding_idx=...)
+    (BERT and DistilBERT build theirs with the config's pad_token_id). `d_word`: a [V, D]
+    gradient to add into (the tied output projection's), instead of a fresh zero table.
+
+    Math: a lookup E[ids] copies row E[i] to every position holding token i, so its gradient
+    is the scatter-add d_E[i] = Σ over positions (b, l) with ids[b, l] = i of d_sum[b, l]:
+    a token seen twice gets both contributions, a token never seen gets 0. Plain fancy-index
+    assignment (d_E[ids] += ...) would keep only one of the repeats, hence `np.add.at`.
+    """
+    dim = d_sum.shape[-1]
+    rows = d_sum.reshape(-1, dim)  # [B·L, D]
+    if d_word is None:
+        d_word = np.zeros((vocab_size, dim), dtype=d_sum.dtype)
+    ids = input_ids.reshape(-1)
+    looked_up = ids != padding_idx if padding_idx is not None else slice(None)
+    np.add.at(d_word, ids[looked_up], rows[looked_up])
+    d_position = np.zeros((n_positions, dim), dtype=d_sum.dtype)
+    d_position[: d_sum.shape[1]] = d_sum.sum(axis=0)  # position l is used once per sequence
+    d_type = None
+    if token_type_ids is not None and n_types is not None:
+        d_type = np.zeros((n_types, dim), dtype=d_sum.dtype)
+        np.add.at(d_type, token_type_ids.reshape(-1), rows)
+    return d_word, d_position, d_type
+
+
 # ----------------------------------------------------------------------- attention
 def attention_bias(attention_mask: np.ndarray, dtype: np.dtype) -> np.ndarray:
     """Turn a [B, L] 0/1 padding mask into an additive bias [B, 1, 1, L].
@@ -159,6 +289,20 @@ def merge_heads(x: np.ndarray) -> np.ndarray:
     return x.transpose(0, 2, 1, 3).reshape(batch, seq_len, n_heads * head_dim)
 
 
+def merge_heads_backward(d_y: np.ndarray, n_heads: int) -> np.ndarray:
+    """[B, L, D] -> [B, H, L, Dh]: a reshape's gradient is the inverse reshape."""
+    batch, seq_len, dim = d_y.shape
+    return d_y.reshape(batch, seq_len, n_heads, dim // n_heads).transpose(0, 2, 1, 3)
+
+
+def split_heads(qkv: np.ndarray, n_heads: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The fused projection [B, L, 3D] -> q, k, v, each [B, H, L, Dh] (views, no copy)."""
+    batch, seq_len, three_dim = qkv.shape
+    dim = three_dim // 3
+    q, k, v = qkv.reshape(batch, seq_len, 3, n_heads, dim // n_heads).transpose(2, 0, 3, 1, 4)
+    return q, k, v
+
+
 def attention(
     q: np.ndarray, k: np.ndarray, v: np.ndarray, bias: np.ndarray | None
 ) -> tuple[np.ndarray, np.ndarray]:
@@ -175,6 +319,38 @@ def attention(
         scores += bias
     weights = softmax(scores, axis=-1, out=scores)  # [B, H, L, L]
     return weights @ v, weights  # [B, H, L, Dh]
+
+
+def attention_backward(
+    d_context: np.ndarray,
+    q: np.ndarray,
+    k: np.ndarray,
+    v: np.ndarray,
+    weights: np.ndarray,
+    dropout_mask: np.ndarray | None = None,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Gradients of context = drop(softmax(q·kᵀ/√Dh + bias))·v with respect to q, k and v.
+
+    d_context, q, k, v: [B, H, L, Dh]; weights: [B, H, L, L], the softmax that `attention`
+    returned; dropout_mask: None, or the [B, H, L, L] factors (0 or 1/(1-p)) that multiplied
+    the weights in training. Returns (d_q, d_k, d_v), each [B, H, L, Dh].
+
+    Math (softmax through the attention mask): the additive bias is a constant, so the
+    scores' gradient is softmax's, d_s = w·(d_w - Σⱼ d_wⱼ·wⱼ), with no term for the bias.
+    A padded key has bias = the dtype's minimum, so its weight w is exactly 0 after exp
+    underflows, and the factor w makes its d_s exactly 0 too: no gradient reaches a padded
+    key through the scores (it still gets none through v either, as w = 0 multiplies it).
+    """
+    scale = np.asarray(1.0 / math.sqrt(q.shape[-1]), dtype=q.dtype)
+    used = weights if dropout_mask is None else weights * dropout_mask  # what multiplied v
+    d_v = used.swapaxes(-1, -2) @ d_context  # [B, H, L, Dh]
+    d_weights = d_context @ v.swapaxes(-1, -2)  # [B, H, L, L]
+    if dropout_mask is not None:
+        d_weights *= dropout_mask
+    d_scores = softmax_backward(d_weights, weights)  # [B, H, L, L]
+    d_q = (d_scores @ k) * scale  # scores = (q·scale)·kᵀ
+    d_k = d_scores.swapaxes(-1, -2) @ (q * scale)
+    return d_q, d_k, d_v
 
 
 def multi_head_attention(
@@ -200,6 +376,36 @@ def multi_head_attention(
     return linear(merge_heads(context), w_out, b_out), weights  # [B, L, D]
 
 
+def multi_head_attention_backward(
+    d_out: np.ndarray,
+    x: np.ndarray,
+    qkv: np.ndarray,
+    weights: np.ndarray,
+    context: np.ndarray,
+    w_qkv: np.ndarray,
+    w_out: np.ndarray,
+    n_heads: int,
+    dropout_mask: np.ndarray | None = None,
+) -> tuple[np.ndarray, dict[str, np.ndarray]]:
+    """Gradients of `multi_head_attention` given d_out [B, L, D] and the forward's values:
+    x [B, L, D] its input, qkv [B, L, 3D] the fused projection, weights [B, H, L, L] the
+    softmax, context [B, L, D] the merged heads before w_out, dropout_mask as in
+    `attention_backward`.
+
+    Returns (d_x [B, L, D], {"w_qkv": [3D, D], "b_qkv": [3D], "w_out": [D, D], "b_out": [D]}).
+    """
+    d_context, d_w_out, d_b_out = linear_backward(d_out, context, w_out)
+    assert d_context is not None
+    q, k, v = split_heads(qkv, n_heads)
+    d_heads = merge_heads_backward(d_context, n_heads)  # [B, H, L, Dh]
+    d_q, d_k, d_v = attention_backward(d_heads, q, k, v, weights, dropout_mask)
+    # Stack the three back in the fused layout [B, L, 3, H, Dh] -> [B, L, 3D].
+    d_qkv = np.stack([d_q, d_k, d_v]).transpose(1, 3, 0, 2, 4).reshape(qkv.shape)
+    d_x, d_w_qkv, d_b_qkv = linear_backward(d_qkv, x, w_qkv)
+    assert d_x is not None
+    return d_x, {"w_qkv": d_w_qkv, "b_qkv": d_b_qkv, "w_out": d_w_out, "b_out": d_b_out}
+
+
 def feed_forward(
     x: np.ndarray,
     w1: np.ndarray,
@@ -210,3 +416,25 @@ def feed_forward(
 ) -> np.ndarray:
     """Position-wise FFN: [B, L, D] -> [B, L, F] -> activation -> [B, L, D]."""
     return linear(activation(linear(x, w1, b1)), w2, b2)
+
+
+def feed_forward_backward(
+    d_y: np.ndarray,
+    x: np.ndarray,
+    pre_activation: np.ndarray,
+    activated: np.ndarray,
+    w1: np.ndarray,
+    w2: np.ndarray,
+    activation_backward: Callable[[np.ndarray, np.ndarray], np.ndarray],
+) -> tuple[np.ndarray, dict[str, np.ndarray]]:
+    """Gradients of `feed_forward`: d_y [B, L, D]; x [B, L, D] its input, pre_activation
+    [B, L, F] = linear(x, w1, b1), activated [B, L, F] = activation(pre_activation).
+
+    Returns (d_x [B, L, D], {"w1": [F, D], "b1": [F], "w2": [D, F], "b2": [D]}).
+    """
+    d_activated, d_w2, d_b2 = linear_backward(d_y, activated, w2)
+    assert d_activated is not None
+    d_pre = activation_backward(d_activated, pre_activation)  # [B, L, F]
+    d_x, d_w1, d_b1 = linear_backward(d_pre, x, w1)
+    assert d_x is not None
+    return d_x, {"w1": d_w1, "b1": d_b1, "w2": d_w2, "b2": d_b2}

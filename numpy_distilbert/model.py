@@ -18,6 +18,8 @@ A model is read-only after loading, so one instance may serve many threads at on
 
 from __future__ import annotations
 
+import json
+import shutil
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -27,18 +29,29 @@ import numpy as np
 from numpy.typing import ArrayLike, DTypeLike, NDArray
 
 from numpy_distilbert.config import DistilBertConfig
+from numpy_distilbert.dropout import apply_dropout, dropout_mask, dropout_rate
 from numpy_distilbert.hub import resolve_model
 from numpy_distilbert.layers import (
+    ACTIVATION_BACKWARDS,
     ACTIVATIONS,
     LAYER_NORM_EPS,
+    attention,
     attention_bias,
     embed,
+    embed_backward,
     feed_forward,
+    feed_forward_backward,
     layer_norm,
+    layer_norm_backward,
     linear,
+    linear_backward,
+    merge_heads,
     multi_head_attention,
+    multi_head_attention_backward,
     sinusoidal_positions,
+    split_heads,
 )
+from numpy_distilbert.losses import IGNORE_INDEX, cross_entropy
 from numpy_distilbert.outputs import BaseModelOutput, MaskedLMOutput
 from numpy_distilbert.weights import Checkpoint, CheckpointError, load_checkpoint
 
@@ -53,6 +66,8 @@ ARCHITECTURE_NAMES = (
     "DistilBertModel", "DistilBertForMaskedLM", "DistilBertForSequenceClassification",
     "DistilBertForTokenClassification", "DistilBertForQuestionAnswering", "DistilBertForMultipleChoice",
 )  # fmt: skip
+# Files `save_pretrained` copies along from the directory a model was loaded from.
+TOKENIZER_FILES = ("vocab.txt", "tokenizer_config.json", "tokenizer.json", "special_tokens_map.json")
 # A sinusoidal table missing from the file is computed from config.json alone; this many
 # elements (positions x dim; 8,192 x 1,024) bounds what a hostile config can make us
 # allocate. The real model has 512 x 768.
@@ -218,6 +233,304 @@ def run_encoder(
     )
 
 
+# ---------------------------------------------------------------------- training
+# `forward_train` runs the same arithmetic as `__call__` but keeps what the backward pass
+# needs (a "tape"), and applies dropout when given a generator; `__call__` keeps nothing.
+@dataclass(frozen=True)
+class DropoutRates:
+    """Where the encoder drops activations in training, by transformers' modules.
+
+    DistilBERT: embeddings and FFN output (`dropout`), attention weights (`attention_dropout`).
+    BERT: embeddings, attention output and FFN output (`hidden_dropout_prob`), attention
+    weights (`attention_probs_dropout_prob`).
+    """
+
+    embeddings: float = 0.0
+    attention: float = 0.0  # on the softmax weights, before they multiply v
+    attention_output: float = 0.0  # after the attention's output projection (BERT only)
+    ffn_output: float = 0.0  # after the FFN's second linear
+
+
+@dataclass
+class BlockTape:
+    """What one transformer block's backward needs from its forward."""
+
+    x: np.ndarray  # [B, L, D] the block's input
+    qkv: np.ndarray  # [B, L, 3D] fused projection
+    weights: np.ndarray  # [B, H, L, L] softmax (before dropout)
+    weights_mask: np.ndarray | None  # [B, H, L, L] attention dropout factors
+    context: np.ndarray  # [B, L, D] merged heads, input of the output projection
+    attention_mask: np.ndarray | None  # [B, L, D] dropout after the output projection (BERT)
+    attention_sum: np.ndarray  # [B, L, D] x + attention: input of the first LayerNorm
+    h: np.ndarray  # [B, L, D] first LayerNorm's output, the FFN's input
+    pre_activation: np.ndarray  # [B, L, F]
+    activated: np.ndarray  # [B, L, F]
+    ffn_mask: np.ndarray | None  # [B, L, D] dropout after the FFN
+    ffn_sum: np.ndarray  # [B, L, D] h + FFN: input of the second LayerNorm
+
+
+def transformer_block_train(
+    x: np.ndarray,
+    p: BlockWeights,
+    n_heads: int,
+    bias: np.ndarray | None,
+    activation: Callable[[np.ndarray], np.ndarray],
+    eps: float,
+    rates: DropoutRates,
+    rng: np.random.Generator | None,
+) -> tuple[np.ndarray, BlockTape]:
+    """`transformer_block` with dropout and a tape: x [B, L, D] -> ([B, L, D], BlockTape)."""
+    qkv = linear(x, p.w_qkv, p.b_qkv)  # [B, L, 3D]
+    q, k, v = split_heads(qkv, n_heads)  # each [B, H, L, Dh]
+    _, weights = attention(q, k, v, bias)  # the softmax [B, H, L, L]; context redone below
+    weights_mask = dropout_mask(rng, weights.shape, rates.attention, x.dtype)
+    context = merge_heads(apply_dropout(weights, weights_mask) @ v)  # [B, L, D]
+    attended = linear(context, p.w_out, p.b_out)
+    attention_mask = dropout_mask(rng, attended.shape, rates.attention_output, x.dtype)
+    attention_sum = apply_dropout(attended, attention_mask) + x
+    h = layer_norm(attention_sum, *p.sa_norm, eps)
+    pre_activation = linear(h, p.w_ffn1, p.b_ffn1)  # [B, L, F]
+    activated = activation(pre_activation)
+    fed = linear(activated, p.w_ffn2, p.b_ffn2)
+    ffn_mask = dropout_mask(rng, fed.shape, rates.ffn_output, x.dtype)
+    ffn_sum = apply_dropout(fed, ffn_mask) + h
+    tape = BlockTape(x, qkv, weights, weights_mask, context, attention_mask, attention_sum, h,
+                     pre_activation, activated, ffn_mask, ffn_sum)  # fmt: skip
+    return layer_norm(ffn_sum, *p.out_norm, eps), tape
+
+
+def transformer_block_backward(
+    d_y: np.ndarray,
+    p: BlockWeights,
+    tape: BlockTape,
+    n_heads: int,
+    activation_backward: Callable[[np.ndarray, np.ndarray], np.ndarray],
+    eps: float,
+) -> tuple[np.ndarray, BlockWeights]:
+    """d_y [B, L, D] (gradient of the block's output) -> (d_x [B, L, D], the parameters'
+    gradients, in a BlockWeights of the same shapes)."""
+    d_ffn_sum, d_out_g, d_out_b = layer_norm_backward(d_y, tape.ffn_sum, p.out_norm[0], eps)
+    d_fed = apply_dropout(d_ffn_sum, tape.ffn_mask)
+    d_h, ffn = feed_forward_backward(
+        d_fed, tape.h, tape.pre_activation, tape.activated, p.w_ffn1, p.w_ffn2, activation_backward
+    )
+    d_h += d_ffn_sum  # the residual passes the gradient through unchanged
+    d_attention_sum, d_sa_g, d_sa_b = layer_norm_backward(d_h, tape.attention_sum, p.sa_norm[0], eps)
+    d_attended = apply_dropout(d_attention_sum, tape.attention_mask)
+    d_x, att = multi_head_attention_backward(
+        d_attended, tape.x, tape.qkv, tape.weights, tape.context, p.w_qkv, p.w_out, n_heads,
+        tape.weights_mask,
+    )  # fmt: skip
+    d_x += d_attention_sum
+    grads = BlockWeights(
+        w_qkv=att["w_qkv"], b_qkv=att["b_qkv"], w_out=att["w_out"], b_out=att["b_out"],
+        sa_norm=(d_sa_g, d_sa_b), w_ffn1=ffn["w1"], b_ffn1=ffn["b1"], w_ffn2=ffn["w2"],
+        b_ffn2=ffn["b2"], out_norm=(d_out_g, d_out_b),
+    )  # fmt: skip
+    return d_x, grads
+
+
+def block_parameters(p: BlockWeights, prefix: str, names: BlockNames) -> dict[str, np.ndarray]:
+    """One block's tensors (parameters or their gradients) under transformers' names.
+
+    q, k and v are views into the fused [3D, D] array, so that writing into them (an
+    optimiser's in-place update) writes into the array the forward pass uses.
+    """
+    d = p.w_out.shape[0]
+    out: dict[str, np.ndarray] = {}
+    for j, name in enumerate((names.query, names.key, names.value)):
+        out[f"{prefix}{name}.weight"] = p.w_qkv[j * d : (j + 1) * d]
+        out[f"{prefix}{name}.bias"] = p.b_qkv[j * d : (j + 1) * d]
+    pairs = (
+        (names.attention_out, (p.w_out, p.b_out)), (names.attention_norm, p.sa_norm),
+        (names.ffn_in, (p.w_ffn1, p.b_ffn1)), (names.ffn_out, (p.w_ffn2, p.b_ffn2)),
+        (names.output_norm, p.out_norm),
+    )  # fmt: skip
+    for name, (weight, bias) in pairs:
+        out[f"{prefix}{name}.weight"] = weight
+        out[f"{prefix}{name}.bias"] = bias
+    return out
+
+
+def writable(array: np.ndarray) -> np.ndarray:
+    """A private, writable, C-ordered copy (a loaded weight may be a read-only memory map)."""
+    return np.array(array, copy=True, order="C")
+
+
+def writable_block(p: BlockWeights) -> BlockWeights:
+    return BlockWeights(
+        w_qkv=writable(p.w_qkv), b_qkv=writable(p.b_qkv), w_out=writable(p.w_out), b_out=writable(p.b_out),
+        sa_norm=(writable(p.sa_norm[0]), writable(p.sa_norm[1])), w_ffn1=writable(p.w_ffn1),
+        b_ffn1=writable(p.b_ffn1), w_ffn2=writable(p.w_ffn2), b_ffn2=writable(p.b_ffn2),
+        out_norm=(writable(p.out_norm[0]), writable(p.out_norm[1])),
+    )  # fmt: skip
+
+
+@dataclass
+class EncoderTape:
+    """What the encoder's backward needs: inputs, the embedding sum, each block's tape."""
+
+    ids: np.ndarray  # [B, L] int64
+    token_types: np.ndarray | None  # [B, L] int64 (BERT)
+    embedding_sum: np.ndarray  # [B, L, D] word (+ type) + position, before LayerNorm
+    embedding_mask: np.ndarray | None  # [B, L, D] dropout after the embeddings' LayerNorm
+    blocks: list[BlockTape]
+    last_hidden_state: np.ndarray  # [B, L, D]
+    pooled: np.ndarray | None = None  # [B, D] BERT's pooler output, when there is a pooler
+
+
+@dataclass
+class Tape:
+    """Saved activations of one `forward_train` call, consumed by `backward`.
+
+    `last_hidden_state` is the encoder's output [B, L, D] for every class; `head` holds what
+    the task head saved (the class's own business).
+    """
+
+    last_hidden_state: np.ndarray
+    encoder: EncoderTape
+    head: dict[str, Any]
+
+
+class TrainableEncoder:
+    """Training for the shared stack (`DistilBertModel`, `BertModel`): a forward pass that
+    keeps a tape, its backward pass, and the parameters under transformers' names."""
+
+    config: Any
+    dtype: np.dtype
+    word_embeddings: np.ndarray
+    position_embeddings: np.ndarray
+    embedding_norm: tuple[np.ndarray, np.ndarray]
+    blocks: list[BlockWeights]
+    activation: Callable[[np.ndarray], np.ndarray]
+    eps: float = LAYER_NORM_EPS
+    token_type_embeddings: np.ndarray | None = None
+    pooler: tuple[np.ndarray, np.ndarray] | None = None
+    block_names: ClassVar[BlockNames] = DISTILBERT_BLOCK_NAMES
+    _writable: bool = False
+
+    def dropout_rates(self) -> DropoutRates:
+        """The config's dropout probabilities, placed where transformers applies them."""
+        raise NotImplementedError
+
+    def make_writable(self) -> None:
+        """Replace every parameter by a private writable copy, once (the first `named_parameters`)."""
+        if self._writable:
+            return
+        self.word_embeddings = writable(self.word_embeddings)
+        self.position_embeddings = writable(self.position_embeddings)
+        if self.token_type_embeddings is not None:
+            self.token_type_embeddings = writable(self.token_type_embeddings)
+        self.embedding_norm = (writable(self.embedding_norm[0]), writable(self.embedding_norm[1]))
+        self.blocks = [writable_block(block) for block in self.blocks]
+        if self.pooler is not None:
+            self.pooler = (writable(self.pooler[0]), writable(self.pooler[1]))
+        self._writable = True
+
+    def encoder_tensors(
+        self,
+        word: np.ndarray,
+        position: np.ndarray,
+        token_type: np.ndarray | None,
+        norm: tuple[np.ndarray, np.ndarray],
+        blocks: Sequence[BlockWeights],
+        pooler: tuple[np.ndarray, np.ndarray] | None,
+        prefix: str = "",
+    ) -> dict[str, np.ndarray]:
+        """Parameters (or gradients, laid out alike) under transformers' names, in its order."""
+        out = {f"{prefix}embeddings.word_embeddings.weight": word,
+               f"{prefix}embeddings.position_embeddings.weight": position}  # fmt: skip
+        if token_type is not None:
+            out[f"{prefix}embeddings.token_type_embeddings.weight"] = token_type
+        out[f"{prefix}embeddings.LayerNorm.weight"], out[f"{prefix}embeddings.LayerNorm.bias"] = norm
+        layer = self.block_names.layer
+        for i, block in enumerate(blocks):
+            out.update(block_parameters(block, prefix + layer.format(i=i), self.block_names))
+        if pooler is not None:
+            out[f"{prefix}pooler.dense.weight"], out[f"{prefix}pooler.dense.bias"] = pooler
+        return out
+
+    def encoder_parameters(self, prefix: str = "") -> dict[str, np.ndarray]:
+        self.make_writable()
+        return self.encoder_tensors(
+            self.word_embeddings, self.position_embeddings, self.token_type_embeddings,
+            self.embedding_norm, self.blocks, self.pooler, prefix,
+        )  # fmt: skip
+
+    def encode_train(
+        self,
+        ids: np.ndarray,
+        mask: np.ndarray | None,
+        token_types: np.ndarray | None,
+        rng: np.random.Generator | None,
+    ) -> EncoderTape:
+        """ids [B, L], mask [B, L] bool or None -> EncoderTape (its last_hidden_state [B, L, D])."""
+        rates = self.dropout_rates() if rng is not None else DropoutRates()
+        x = self.word_embeddings[ids]  # [B, L, D]
+        if self.token_type_embeddings is not None and token_types is not None:
+            x += self.token_type_embeddings[token_types]
+        x += self.position_embeddings[: ids.shape[1]]
+        embedding_sum = x
+        x = layer_norm(embedding_sum, *self.embedding_norm, self.eps)
+        embedding_mask = dropout_mask(rng, x.shape, rates.embeddings, x.dtype)
+        x = apply_dropout(x, embedding_mask)
+        bias = None if mask is None or mask.all() else attention_bias(mask, x.dtype)
+        tapes = []
+        for block in self.blocks:
+            x, block_tape = transformer_block_train(
+                x, block, self.config.n_heads, bias, self.activation, self.eps, rates, rng
+            )
+            tapes.append(block_tape)
+        pooled = None if self.pooler is None else np.tanh(linear(x[:, 0], *self.pooler))  # [B, D]
+        return EncoderTape(ids, token_types, embedding_sum, embedding_mask, tapes, x, pooled)
+
+    def encode_backward(
+        self,
+        d_hidden: np.ndarray,
+        tape: EncoderTape,
+        d_pooled: np.ndarray | None = None,
+        prefix: str = "",
+        d_word: np.ndarray | None = None,
+    ) -> dict[str, np.ndarray]:
+        """Gradients of every encoder parameter, given d_hidden [B, L, D] (and d_pooled [B, D]
+        for BERT's pooler), under transformers' names with `prefix`. `d_word` [V, D]: a gradient
+        of the word embeddings from elsewhere (a tied output projection), added into in place."""
+        d_pooler = None
+        if self.pooler is not None:
+            if d_pooled is not None and tape.pooled is not None:
+                # pooled = tanh(h[:, 0] @ Wp.T + bp); tanh' = 1 - tanh²
+                d_pre = d_pooled * (1.0 - tape.pooled * tape.pooled)
+                d_first, d_wp, d_bp = linear_backward(d_pre, tape.last_hidden_state[:, 0], self.pooler[0])
+                assert d_first is not None
+                d_hidden = d_hidden.copy()
+                d_hidden[:, 0] += d_first
+                d_pooler = (d_wp, d_bp)
+            else:
+                d_pooler = (np.zeros_like(self.pooler[0]), np.zeros_like(self.pooler[1]))
+        activation_backward = ACTIVATION_BACKWARDS[self.config.activation]
+        block_grads: list[BlockWeights] = []
+        d_x = d_hidden
+        for block, block_tape in zip(reversed(self.blocks), reversed(tape.blocks), strict=True):
+            d_x, grads = transformer_block_backward(
+                d_x, block, block_tape, self.config.n_heads, activation_backward, self.eps
+            )
+            block_grads.append(grads)
+        block_grads.reverse()
+        d_x = apply_dropout(d_x, tape.embedding_mask)
+        d_sum, d_norm_g, d_norm_b = layer_norm_backward(
+            d_x, tape.embedding_sum, self.embedding_norm[0], self.eps
+        )
+        n_types = None if self.token_type_embeddings is None else self.token_type_embeddings.shape[0]
+        d_word, d_position, d_type = embed_backward(
+            d_sum, tape.ids, self.word_embeddings.shape[0], self.position_embeddings.shape[0],
+            tape.token_types if self.token_type_embeddings is not None else None, n_types,
+            padding_idx=self.config.pad_token_id, d_word=d_word,
+        )  # fmt: skip
+        return self.encoder_tensors(
+            d_word, d_position, d_type, (d_norm_g, d_norm_b), block_grads, d_pooler, prefix
+        )
+
+
 # ------------------------------------------------------------------------ inputs
 def prepare_inputs(
     input_ids: ArrayLike, attention_mask: ArrayLike | None, config: EncoderConfig
@@ -321,8 +634,120 @@ class PretrainedModel:
     also_loads: ClassVar[tuple[str, ...]] = ()
     tolerated_prefixes: ClassVar[tuple[str, ...]] = ()
 
+    # The label arguments `loss` accepts (the rest are refused by name).
+    loss_targets: ClassVar[tuple[str, ...]] = ()
+    # Where `from_pretrained` read the model (tokenizer files are copied from there on save).
+    name_or_path: Path | None = None
+
     def __init__(self, config: Any, checkpoint: Checkpoint, dtype: DTypeLike = np.float32):
         raise NotImplementedError
+
+    # -------------------------------------------------------------- training API
+    def named_parameters(self) -> dict[str, np.ndarray]:
+        """{transformers' parameter name: the live parameter}, tied weights listed once.
+
+        Loading keeps the weights memory-mapped and read-only; the first call replaces them by
+        writable copies (one copy of the model in memory). Updating the returned arrays in
+        place (an optimiser's step) updates the model: the q/k/v entries are views into the
+        fused [3D, D] projection the forward pass uses.
+        """
+        raise NotImplementedError
+
+    def forward_train(
+        self,
+        input_ids: ArrayLike,
+        attention_mask: ArrayLike | None = None,
+        token_type_ids: ArrayLike | None = None,
+        positions: Positions | None = None,
+        dropout_rng: np.random.Generator | None = None,
+    ) -> tuple[Any, Tape]:
+        """The forward pass that keeps a tape for `backward`; dropout_rng=None: eval mode.
+        `positions` (MLM classes only) selects the rows projected onto the vocabulary."""
+        raise NotImplementedError
+
+    def backward(self, tape: Tape, **output_grads: np.ndarray) -> dict[str, np.ndarray]:
+        """Gradients of every parameter (keys of `named_parameters`), given the gradient of a
+        scalar loss with respect to outputs of `forward_train`, by field name."""
+        raise NotImplementedError
+
+    def loss(self, outputs: Any, **targets: Any) -> tuple[float, dict[str, np.ndarray]]:
+        """(loss as transformers computes it, {output field: d loss / d field})."""
+        raise TypeError(f"{type(self).__name__} has no training loss; use forward_train and backward")
+
+    def _forward_train_for_loss(
+        self, input_ids: ArrayLike, attention_mask: ArrayLike | None, token_type_ids: ArrayLike | None,
+        rng: np.random.Generator | None, targets: dict[str, Any],
+    ) -> tuple[Any, Tape]:  # fmt: skip
+        return self.forward_train(input_ids, attention_mask, token_type_ids, dropout_rng=rng)
+
+    def loss_and_grads(
+        self,
+        input_ids: ArrayLike,
+        attention_mask: ArrayLike | None = None,
+        token_type_ids: ArrayLike | None = None,
+        labels: ArrayLike | None = None,
+        start_positions: ArrayLike | None = None,
+        end_positions: ArrayLike | None = None,
+        dropout_rng: np.random.Generator | None = None,
+        next_sentence_label: ArrayLike | None = None,
+    ) -> tuple[float, dict[str, np.ndarray]]:
+        """(loss, {parameter name: gradient}): one forward and one backward pass.
+
+        The loss is transformers' for the class (issue 12): MLM cross-entropy over labels != -100,
+        classification CE / MSE / BCE, QA's mean of start and end CE, pre-training MLM + NSP.
+        dropout_rng=None: no dropout (equals torch in eval mode); a Generator: dropout as the
+        config says. Gradients of tied weights are summed, as autograd does.
+        """
+        given = {"labels": labels, "start_positions": start_positions, "end_positions": end_positions,
+                 "next_sentence_label": next_sentence_label}  # fmt: skip
+        foreign = [n for n, value in given.items() if value is not None and n not in self.loss_targets]
+        if foreign:
+            raise TypeError(
+                f"{type(self).__name__}.loss_and_grads takes {', '.join(self.loss_targets) or 'no labels'}, "
+                f"not {', '.join(foreign)}"
+            )
+        targets = {name: given[name] for name in self.loss_targets}
+        if not targets:
+            raise TypeError(f"{type(self).__name__} has no training loss; use forward_train and backward")
+        missing = [name for name, value in targets.items() if value is None]
+        if missing:
+            raise ValueError(f"{type(self).__name__}.loss_and_grads needs {', '.join(missing)}")
+        outputs, tape = self._forward_train_for_loss(
+            input_ids, attention_mask, token_type_ids, dropout_rng, targets
+        )
+        loss, output_grads = self.loss(outputs, **targets)
+        if not np.isfinite(loss):
+            raise FloatingPointError(
+                f"{type(self).__name__}: the loss is {loss} (non-finite); no gradients computed"
+            )
+        return loss, self.backward(tape, **output_grads)
+
+    def save_pretrained(self, directory: str | Path) -> Path:
+        """Write config.json (architectures = this class, labels included) and model.safetensors
+        (transformers' tensor names, tied weights stored once, in the model's dtype), plus the
+        tokenizer files of the directory the model was loaded from, when there was one.
+        transformers' `from_pretrained` and ours both load the result. Returns the directory."""
+        from safetensors.numpy import save_file
+
+        directory = Path(directory)
+        if directory.exists() and not directory.is_dir():
+            raise NotADirectoryError(f"save_pretrained: {directory} exists and is not a directory")
+        directory.mkdir(parents=True, exist_ok=True)
+        tensors = {name: np.ascontiguousarray(array) for name, array in self.named_parameters().items()}
+        save_file(tensors, str(directory / "model.safetensors"), metadata={"format": "pt"})
+        data = self.config.to_dict()
+        data["architectures"] = [type(self).__name__]
+        if getattr(self.config, "id2label", None):
+            data["id2label"] = {str(i): label for i, label in self.config.id2label.items()}
+            data["label2id"] = {label: i for i, label in self.config.id2label.items()}
+        text = json.dumps(data, indent=2, sort_keys=True) + "\n"
+        (directory / "config.json").write_text(text, encoding="utf-8")
+        source = self.name_or_path
+        if source is not None and source.resolve() != directory.resolve():
+            for name in TOKENIZER_FILES:
+                if (source / name).is_file():
+                    shutil.copyfile(source / name, directory / name)
+        return directory
 
     @classmethod
     def from_pretrained(
@@ -355,6 +780,7 @@ class PretrainedModel:
         cls._check_foreign_head(path, config, checkpoint)
         model = cls(config, checkpoint, dtype)
         cls._check_unused(path, checkpoint)
+        model.name_or_path = Path(path)
         return model
 
     @staticmethod
@@ -411,7 +837,32 @@ class PretrainedModel:
             )
 
 
-class DistilBertModel(PretrainedModel):
+def refuse_positions(model: object, positions: object) -> None:
+    """`positions` belongs to the MLM classes; elsewhere it is a mistake worth naming."""
+    if positions is not None:
+        raise TypeError(f"{type(model).__name__}.forward_train takes no positions (only the MLM classes do)")
+
+
+def _check_output_grads(model: object, given: dict[str, Any], allowed: Sequence[str]) -> None:
+    unknown = [name for name in given if name not in allowed]
+    if unknown:
+        raise TypeError(
+            f"{type(model).__name__}.backward takes gradients of {', '.join(allowed)}; "
+            f"got {', '.join(unknown)}"
+        )
+
+
+def _grad_or_zeros(grad: np.ndarray | None, like: np.ndarray) -> np.ndarray:
+    """A given output gradient as an array shaped like the output (zeros when None)."""
+    if grad is None:
+        return np.zeros_like(like)
+    grad = np.asarray(grad, dtype=like.dtype)
+    if grad.shape != like.shape:
+        raise ValueError(f"gradient of shape {grad.shape} for an output of shape {like.shape}")
+    return grad
+
+
+class DistilBertModel(TrainableEncoder, PretrainedModel):
     """The bare encoder: token ids -> contextual vectors."""
 
     def __init__(self, config: DistilBertConfig, checkpoint: Checkpoint, dtype: DTypeLike = np.float32):
@@ -455,6 +906,35 @@ class DistilBertModel(PretrainedModel):
             output_hidden_states=output_hidden_states, output_attentions=output_attentions,
         )  # fmt: skip
 
+    def dropout_rates(self) -> DropoutRates:
+        extra = self.config.extra
+        hidden = dropout_rate(extra, "dropout", 0.1)
+        return DropoutRates(embeddings=hidden, attention=dropout_rate(extra, "attention_dropout", 0.1),
+                            ffn_output=hidden)  # fmt: skip
+
+    def named_parameters(self) -> dict[str, np.ndarray]:
+        return self.encoder_parameters()
+
+    def forward_train(
+        self,
+        input_ids: ArrayLike,
+        attention_mask: ArrayLike | None = None,
+        token_type_ids: ArrayLike | None = None,
+        positions: Positions | None = None,
+        dropout_rng: np.random.Generator | None = None,
+    ) -> tuple[BaseModelOutput, Tape]:
+        """As `__call__` (no hidden states or attentions), plus the tape `backward` needs."""
+        refuse_positions(self, positions)
+        ids, mask = prepare_inputs(input_ids, attention_mask, self.config)
+        encoded = self.encode_train(ids, mask, None, dropout_rng)
+        return BaseModelOutput(encoded.last_hidden_state), Tape(encoded.last_hidden_state, encoded, {})
+
+    def backward(self, tape: Tape, **output_grads: np.ndarray) -> dict[str, np.ndarray]:
+        """output_grads: last_hidden_state [B, L, D]."""
+        _check_output_grads(self, output_grads, ("last_hidden_state",))
+        d_hidden = _grad_or_zeros(output_grads.get("last_hidden_state"), tape.last_hidden_state)
+        return self.encode_backward(d_hidden, tape.encoder)
+
 
 def _select_positions(hidden: np.ndarray, positions: Positions) -> np.ndarray:
     """hidden [B, L, D] -> [N, D] at `positions`: a (batch_idx, seq_idx) pair or a bool [B, L] mask."""
@@ -474,6 +954,96 @@ def _select_positions(hidden: np.ndarray, positions: Positions) -> np.ndarray:
     if rows.size and (rows.min() < 0 or rows.max() >= batch or cols.min() < 0 or cols.max() >= seq_len):
         raise ValueError(f"positions out of range for a batch of shape {(batch, seq_len)}")
     return hidden[rows, cols]
+
+
+def position_indices(shape: tuple[int, int], positions: Positions | None) -> tuple[np.ndarray, np.ndarray]:
+    """(batch indices [N], sequence indices [N]) of `positions` (every position when None),
+    checked as `_select_positions` checks them."""
+    batch, seq_len = shape
+    if positions is None:
+        rows, cols = np.indices(shape)
+        return rows.reshape(-1), cols.reshape(-1)
+    if isinstance(positions, np.ndarray) and positions.dtype == bool:
+        if positions.shape != shape:
+            raise ValueError(f"boolean positions must have shape {shape}, got {positions.shape}")
+        rows, cols = np.nonzero(positions)
+        return rows, cols
+    _select_positions(np.empty((batch, seq_len, 0)), positions)  # validates
+    rows, cols = (np.asarray(p, dtype=np.int64).reshape(-1) for p in positions)
+    return rows, cols
+
+
+def mlm_head_train(
+    hidden: np.ndarray,
+    transform: tuple[np.ndarray, np.ndarray],
+    norm: tuple[np.ndarray, np.ndarray],
+    projector: np.ndarray,
+    projector_bias: np.ndarray,
+    activation: Callable[[np.ndarray], np.ndarray],
+    eps: float,
+) -> tuple[np.ndarray, dict[str, np.ndarray]]:
+    """The MLM head on selected rows hidden [N, D] -> (logits [N, V], saved values)."""
+    pre_activation = linear(hidden, *transform)  # [N, D]
+    activated = activation(pre_activation)
+    normed = layer_norm(activated, *norm, eps)
+    saved = {"hidden": hidden, "pre_activation": pre_activation, "activated": activated, "normed": normed}
+    return linear(normed, projector, projector_bias), saved
+
+
+def mlm_head_backward(
+    d_logits: np.ndarray,
+    saved: dict[str, np.ndarray],
+    transform: tuple[np.ndarray, np.ndarray],
+    norm: tuple[np.ndarray, np.ndarray],
+    projector: np.ndarray,
+    activation_backward: Callable[[np.ndarray, np.ndarray], np.ndarray],
+    eps: float,
+) -> tuple[np.ndarray, dict[str, np.ndarray]]:
+    """d_logits [N, V] -> (d_hidden [N, D], {"transform": (d_w, d_b) pieces, ...}).
+
+    Returns gradients keyed "transform.weight", "transform.bias", "norm.weight", "norm.bias",
+    "projector.weight" [V, D], "projector.bias" [V].
+    """
+    d_normed, d_projector, d_projector_bias = linear_backward(d_logits, saved["normed"], projector)
+    assert d_normed is not None
+    d_activated, d_norm_g, d_norm_b = layer_norm_backward(d_normed, saved["activated"], norm[0], eps)
+    d_pre = activation_backward(d_activated, saved["pre_activation"])
+    d_hidden, d_w, d_b = linear_backward(d_pre, saved["hidden"], transform[0])
+    assert d_hidden is not None
+    grads = {"transform.weight": d_w, "transform.bias": d_b, "norm.weight": d_norm_g, "norm.bias": d_norm_b,
+             "projector.weight": d_projector, "projector.bias": d_projector_bias}  # fmt: skip
+    return d_hidden, grads
+
+
+def scatter_rows(d_rows: np.ndarray, rows: np.ndarray, cols: np.ndarray, like: np.ndarray) -> np.ndarray:
+    """The gradient of hidden[rows, cols] -> [N, D]: d_rows [N, D] added back at their positions
+    of a zero [B, L, D] (add.at, so that a position selected twice gets both)."""
+    d_hidden = np.zeros_like(like)
+    np.add.at(d_hidden, (rows, cols), d_rows)
+    return d_hidden
+
+
+def masked_lm_loss(logits: np.ndarray, labels: np.ndarray) -> tuple[float, np.ndarray]:
+    """Cross-entropy of logits [N, V] (the rows at labels != -100) against those labels."""
+    return cross_entropy(logits, labels[labels != IGNORE_INDEX])
+
+
+def mlm_label_positions(
+    labels: ArrayLike, shape: tuple[int, int]
+) -> tuple[NDArray[np.int64], NDArray[np.bool_]]:
+    """labels [B, L] (or [L]) as int64, and the bool mask of the positions that count."""
+    array = np.asarray(labels)
+    if array.ndim == 1:
+        array = array[None, :]
+    if array.shape != shape:
+        raise ValueError(f"labels have shape {array.shape}, input_ids {shape}")
+    if array.size and not np.issubdtype(array.dtype, np.integer):
+        raise TypeError(f"MLM labels must be integer token ids (or -100), got dtype {array.dtype}")
+    array = array.astype(np.int64, copy=False)
+    counted = array != IGNORE_INDEX
+    if not counted.any():
+        raise ValueError("every MLM label is -100: no position to predict, the loss is undefined")
+    return array, counted
 
 
 class DistilBertForMaskedLM(PretrainedModel):
@@ -502,6 +1072,103 @@ class DistilBertForMaskedLM(PretrainedModel):
         """The MLM head alone: hidden [..., D] -> logits [..., V]."""
         x = layer_norm(self.activation(linear(hidden, *self.transform)), *self.transform_norm)
         return linear(x, self.projector, self.projector_bias)
+
+    # -------------------------------------------------------------- training
+    loss_targets: ClassVar[tuple[str, ...]] = ("labels",)
+
+    @property
+    def tied(self) -> bool:
+        """Whether the output matrix is the word-embedding table itself (no stored copy)."""
+        return self.projector is self.distilbert.word_embeddings
+
+    def named_parameters(self) -> dict[str, np.ndarray]:
+        tied = self.tied
+        params = self.distilbert.encoder_parameters("distilbert.")
+        if not self._head_writable:
+            self.transform = (writable(self.transform[0]), writable(self.transform[1]))
+            self.transform_norm = (writable(self.transform_norm[0]), writable(self.transform_norm[1]))
+            self.projector = self.distilbert.word_embeddings if tied else writable(self.projector)
+            self.projector_bias = writable(self.projector_bias)
+            self._head_writable = True
+        params["vocab_transform.weight"], params["vocab_transform.bias"] = self.transform
+        params["vocab_layer_norm.weight"], params["vocab_layer_norm.bias"] = self.transform_norm
+        if not tied:  # tied: listed once, as the embeddings (torch's named_parameters does the same)
+            params["vocab_projector.weight"] = self.projector
+        params["vocab_projector.bias"] = self.projector_bias
+        return params
+
+    _head_writable: bool = False
+
+    def forward_train(
+        self,
+        input_ids: ArrayLike,
+        attention_mask: ArrayLike | None = None,
+        token_type_ids: ArrayLike | None = None,
+        positions: Positions | None = None,
+        dropout_rng: np.random.Generator | None = None,
+    ) -> tuple[MaskedLMOutput, Tape]:
+        """As `__call__`: logits [B, L, V], or [N, V] at `positions`; plus the tape."""
+        ids, mask = prepare_inputs(input_ids, attention_mask, self.config)
+        encoded = self.distilbert.encode_train(ids, mask, None, dropout_rng)
+        hidden = encoded.last_hidden_state  # [B, L, D]
+        rows, cols = position_indices(ids.shape, positions)
+        logits, saved = mlm_head_train(
+            hidden[rows, cols], self.transform, self.transform_norm, self.projector, self.projector_bias,
+            self.activation, LAYER_NORM_EPS,
+        )  # fmt: skip
+        if positions is None:
+            logits = logits.reshape(*ids.shape, -1)  # [B, L, V]
+        saved.update(rows=rows, cols=cols)
+        return MaskedLMOutput(logits), Tape(hidden, encoded, saved)
+
+    def backward(self, tape: Tape, **output_grads: np.ndarray) -> dict[str, np.ndarray]:
+        """output_grads: logits ([B, L, V] or [N, V], as forward_train returned them),
+        last_hidden_state [B, L, D]."""
+        _check_output_grads(self, output_grads, ("logits", "last_hidden_state"))
+        saved = tape.head
+        n_rows = saved["hidden"].shape[0]
+        d_logits = output_grads.get("logits")
+        if d_logits is None:
+            d_logits = np.zeros((n_rows, self.projector.shape[0]), dtype=self.dtype)
+        d_logits = np.asarray(d_logits, dtype=self.dtype).reshape(n_rows, -1)  # [N, V]
+        d_rows, head = mlm_head_backward(
+            d_logits, saved, self.transform, self.transform_norm, self.projector,
+            ACTIVATION_BACKWARDS[self.config.activation], LAYER_NORM_EPS,
+        )  # fmt: skip
+        d_hidden = scatter_rows(d_rows, saved["rows"], saved["cols"], tape.last_hidden_state)
+        if output_grads.get("last_hidden_state") is not None:
+            d_hidden += _grad_or_zeros(output_grads["last_hidden_state"], tape.last_hidden_state)
+        # Math (the tied projection): E is used twice, as the lookup table x = E[ids] and as the
+        # output matrix logits = n·Eᵀ. The loss's total derivative with respect to E is the sum of
+        # the two uses' partial derivatives: d_logitsᵀ·n [V, D], into which the lookup's
+        # scatter-add is accumulated (no second [V, D] table).
+        tied_grad = head["projector.weight"] if self.tied else None
+        grads = self.distilbert.encode_backward(
+            d_hidden, tape.encoder, prefix="distilbert.", d_word=tied_grad
+        )
+        ours = {"vocab_transform.weight": "transform.weight", "vocab_transform.bias": "transform.bias",
+                "vocab_layer_norm.weight": "norm.weight", "vocab_layer_norm.bias": "norm.bias",
+                "vocab_projector.bias": "projector.bias"}  # fmt: skip
+        if not self.tied:
+            ours["vocab_projector.weight"] = "projector.weight"
+        grads.update({name: head[key] for name, key in ours.items()})
+        return grads
+
+    def _forward_train_for_loss(
+        self, input_ids: ArrayLike, attention_mask: ArrayLike | None, token_type_ids: ArrayLike | None,
+        rng: np.random.Generator | None, targets: dict[str, Any],
+    ) -> tuple[MaskedLMOutput, Tape]:  # fmt: skip
+        ids = np.asarray(input_ids)
+        shape = (1, ids.shape[0]) if ids.ndim == 1 else ids.shape
+        labels, counted = mlm_label_positions(targets["labels"], shape)
+        targets["labels"] = labels
+        # Only the counted positions are projected onto the vocabulary: torch projects all B·L.
+        return self.forward_train(input_ids, attention_mask, dropout_rng=rng, positions=counted)
+
+    def loss(self, outputs: Any, **targets: Any) -> tuple[float, dict[str, np.ndarray]]:
+        """MLM cross-entropy; `outputs.logits` are the rows at labels != -100 ([N, V])."""
+        loss, d_logits = masked_lm_loss(outputs.logits, np.asarray(targets["labels"]))
+        return loss, {"logits": d_logits}
 
     def __call__(
         self,

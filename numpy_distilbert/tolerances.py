@@ -12,6 +12,8 @@ leaves room for the two rounding paths not being independent.
 
 from __future__ import annotations
 
+import numpy as np
+
 # float32 vs transformers float32, same weights.
 FP32_HIDDEN = 1e-5
 FP32_ATTENTION = 1e-5
@@ -38,3 +40,30 @@ def derived_bound(fixed: float, reference_fp32_error: float) -> float:
     asked to be closer to it than about twice that.
     """
     return max(fixed, REFERENCE_ERROR_FACTOR * reference_fp32_error)
+
+# Gradients (issue 12), per parameter tensor, ours vs torch autograd on the same weights and
+# batch in eval mode: |ours - torch| <= max(absolute, relative x max|torch gradient|). The
+# relative part scales with the tensor's own gradient; the absolute floor covers tensors whose
+# exact gradient is 0 (the key bias: softmax ignores a constant added to every score), where
+# both sides hold only rounding noise.
+GRAD_FP32_ABS = 1e-6
+GRAD_FP32_REL = 1e-4
+GRAD_FP64_ABS = 1e-13
+GRAD_FP64_REL = 1e-10
+# The loss itself, relative: float32 sums thousands of terms in another order than torch.
+LOSS_FP32_REL = 1e-5
+LOSS_FP64_REL = 1e-12
+
+# Finite differences in float64 (central, step FD_STEP): the truncation error is O(step²) and
+# the rounding error O(1e-16 / step), both far below these bounds on |analytic - numeric|.
+FD_STEP = 1e-6
+FD_ABS = 1e-8
+FD_REL = 1e-6
+
+
+def gradient_bound(dtype: np.typing.DTypeLike, reference_max: float) -> float:
+    """The largest |ours - torch| allowed for one gradient tensor whose torch values reach
+    `reference_max` in magnitude, in float32 or float64."""
+    if np.dtype(dtype) == np.float64:
+        return max(GRAD_FP64_ABS, GRAD_FP64_REL * reference_max)
+    return max(GRAD_FP32_ABS, GRAD_FP32_REL * reference_max)
