@@ -393,7 +393,10 @@ def add_parser(sub: Any, parents: Sequence[argparse.ArgumentParser] = ()) -> arg
     p = sub.add_parser(
         "finetune",
         help="fine-tune a text or token classifier on JSON lines (NumPy training)",
-        description=__doc__.split("\n\n")[1] if __doc__ else None,
+        description="Fine-tune a model (a directory or model id) on JSON lines: --train FILE with one "
+        '{"text": ..., "label": ...} a line, or for token-classification {"text": [words], "label": '
+        "[one label per word]}. The best epoch by --eval accuracy (entity F1 for IOB tags) is written "
+        "to -o DIR, which our pipelines and transformers load. Prints a JSON summary.",
         parents=list(parents),
     )
     p.add_argument("--task", required=True, choices=TASKS)

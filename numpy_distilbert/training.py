@@ -104,10 +104,16 @@ def training_step(
     dropout_rng: np.random.Generator | None,
 ) -> tuple[float, float]:
     """Loss and gradients (dropout from `dropout_rng`; None: none), clipping, one AdamW step.
-    Returns (loss, gradient norm before clipping)."""
-    loss, grads = model.loss_and_grads(
+    Returns (loss, gradient norm before clipping).
+
+    Only the parameters the optimizer holds are clipped and trained, as torch's frozen
+    parameters (requires_grad=False) have no gradient: an AdamW over the head alone trains the
+    head of a frozen encoder.
+    """
+    loss, all_grads = model.loss_and_grads(
         batch.input_ids, attention_mask=batch.attention_mask, labels=batch.labels, dropout_rng=dropout_rng
     )
+    grads = {name: all_grads[name] for name in optimizer.params}
     if not math.isfinite(loss):
         raise FloatingPointError(f"the loss is {loss}: lower the learning rate, or check the labels")
     norm = clip_grad_norm(grads, max_grad_norm if max_grad_norm is not None else math.inf)
