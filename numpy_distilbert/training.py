@@ -281,8 +281,9 @@ def train(
     schedule = get_linear_schedule_with_warmup(optimizer, warmup_steps, epochs * steps_per_epoch)
     token_labels = not np.isscalar(train_examples[0]["labels"])
     names = list(model.config.id2label.values())
-    history = History(metric=metric or ("f1" if token_labels and _is_iob(names) else "accuracy"))
-    if history.metric not in ("accuracy", "f1") or (history.metric == "f1" and not _is_iob(names)):
+    iob = bool(names) and _is_iob(names)
+    history = History(metric=metric or ("f1" if token_labels and iob else "accuracy"))
+    if history.metric not in ("accuracy", "f1") or (history.metric == "f1" and not iob):
         raise ValueError(f"metric must be 'accuracy', or 'f1' for IOB token labels, got {history.metric!r}")
     for epoch in range(1, epochs + 1):
         bar = ProgressBar(steps_per_epoch, f"epoch {epoch}/{epochs}", None) if progress else None
