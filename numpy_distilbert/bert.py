@@ -20,15 +20,22 @@ Loading, dtypes and mmap work as for the DistilBERT classes (`model.PretrainedMo
 
 from __future__ import annotations
 
-from typing import ClassVar
+from typing import Any, ClassVar
 
 import numpy as np
 from numpy.typing import ArrayLike, DTypeLike, NDArray
 
 from numpy_distilbert.config import BertConfig
-from numpy_distilbert.dropout import dropout_rate
-from numpy_distilbert.heads import _labelled_config
-from numpy_distilbert.layers import ACTIVATIONS, embed, layer_norm, linear
+from numpy_distilbert.dropout import apply_dropout, dropout_mask, dropout_rate
+from numpy_distilbert.heads import (
+    _labelled_config,
+    _span_backward,
+    _span_loss,
+    _span_train,
+    _token_labels_loss,
+)
+from numpy_distilbert.layers import ACTIVATION_BACKWARDS, ACTIVATIONS, embed, layer_norm, linear
+from numpy_distilbert.losses import cross_entropy, sequence_classification_loss
 from numpy_distilbert.model import (
     BlockNames,
     DropoutRates,
@@ -36,14 +43,23 @@ from numpy_distilbert.model import (
     PretrainedModel,
     Tape,
     TrainableEncoder,
+    TrainableHead,
     _check_output_grads,
     _grad_or_zeros,
     _select_positions,
+    affine_backward,
     as_float_dtype,
+    masked_lm_loss,
+    mlm_head_backward,
+    mlm_head_train,
+    mlm_label_positions,
+    position_indices,
     prepare_inputs,
     refuse_positions,
     run_encoder,
+    scatter_rows,
     take_block,
+    writable,
 )
 from numpy_distilbert.outputs import (
     BaseModelOutputWithPooling,
@@ -258,9 +274,8 @@ class _MaskedLMHead:
         self.transform_norm = checkpoint.take_affine(MLM_PREFIX + "transform.LayerNorm", d, None, dtype, why)
         decoder = MLM_PREFIX + "decoder.weight"
         # A stored matrix wins, tied or not, as transformers loads it; else the embeddings *are* it.
-        self.decoder = (
-            checkpoint.take(decoder, (v, d), dtype, why) if decoder in checkpoint else bert.word_embeddings
-        )
+        self.tied = decoder not in checkpoint
+        self.decoder = bert.word_embeddings if self.tied else checkpoint.take(decoder, (v, d), dtype, why)
         self.bias = self._bias(checkpoint, v, dtype)
         self.activation = bert.activation
         self.eps = bert.eps
@@ -285,11 +300,97 @@ class _MaskedLMHead:
         x = layer_norm(self.activation(linear(hidden, *self.transform)), *self.transform_norm, self.eps)
         return linear(x, self.decoder, self.bias)
 
+    # -------------------------------------------------------------- training
+    def parameters(self, bert: BertModel) -> dict[str, np.ndarray]:
+        """Writable (copied once) and named as transformers does; a tied decoder is not listed."""
+        if not self.transform[0].flags.writeable or isinstance(self.transform[0], np.memmap):
+            self.transform = (writable(self.transform[0]), writable(self.transform[1]))
+            self.transform_norm = (writable(self.transform_norm[0]), writable(self.transform_norm[1]))
+            self.bias = writable(self.bias)
+            if not self.tied:
+                self.decoder = writable(self.decoder)
+        if self.tied:
+            self.decoder = bert.word_embeddings  # the (now writable) table itself
+        params = {MLM_PREFIX + "bias": self.bias}
+        dense = MLM_PREFIX + "transform.dense."
+        params[dense + "weight"], params[dense + "bias"] = self.transform
+        norm = MLM_PREFIX + "transform.LayerNorm."
+        params[norm + "weight"], params[norm + "bias"] = self.transform_norm
+        if not self.tied:
+            params[MLM_PREFIX + "decoder.weight"] = self.decoder
+        return params
 
-class BertForMaskedLM(_BertFamily):
+    def train(self, hidden: np.ndarray) -> tuple[np.ndarray, dict[str, np.ndarray]]:
+        """Selected rows hidden [N, D] -> (logits [N, V], saved values)."""
+        return mlm_head_train(
+            hidden, self.transform, self.transform_norm, self.decoder, self.bias, self.activation, self.eps
+        )
+
+    def backward(
+        self, d_logits: np.ndarray, saved: dict[str, np.ndarray], activation: str
+    ) -> tuple[np.ndarray, dict[str, np.ndarray], np.ndarray | None]:
+        """-> (d_hidden rows [N, D], named head gradients, the tied decoder's [V, D] gradient or None)."""
+        d_rows, head = mlm_head_backward(
+            d_logits, saved, self.transform, self.transform_norm, self.decoder,
+            ACTIVATION_BACKWARDS[activation], self.eps,
+        )  # fmt: skip
+        norm = MLM_PREFIX + "transform.LayerNorm."
+        grads = {MLM_PREFIX + "bias": head["projector.bias"],
+                 MLM_PREFIX + "transform.dense.weight": head["transform.weight"],
+                 MLM_PREFIX + "transform.dense.bias": head["transform.bias"],
+                 norm + "weight": head["norm.weight"], norm + "bias": head["norm.bias"]}  # fmt: skip
+        if not self.tied:
+            grads[MLM_PREFIX + "decoder.weight"] = head["projector.weight"]
+            return d_rows, grads, None
+        return d_rows, grads, head["projector.weight"]
+
+
+def _mlm_forward_train(
+    model: BertForMaskedLM | BertForPreTraining,
+    input_ids: ArrayLike,
+    attention_mask: ArrayLike | None,
+    token_type_ids: ArrayLike | None,
+    positions: Positions | None,
+    rng: np.random.Generator | None,
+) -> tuple[np.ndarray, Tape]:
+    """The encoder, then the MLM head at `positions` (all rows when None): (logits, tape)."""
+    tape = model.encoder_train(input_ids, attention_mask, token_type_ids, rng)
+    hidden = tape.last_hidden_state
+    rows, cols = position_indices(hidden.shape[:2], positions)
+    logits, tape.head = model.predictions.train(hidden[rows, cols])
+    tape.head.update(rows=rows, cols=cols)
+    if positions is None:
+        logits = logits.reshape(*hidden.shape[:2], -1)  # [B, L, V]
+    return logits, tape
+
+
+def _mlm_backward(
+    model: BertForMaskedLM | BertForPreTraining, tape: Tape, d_logits: np.ndarray | None
+) -> tuple[np.ndarray, dict[str, np.ndarray], np.ndarray | None]:
+    """d_logits (as forward_train returned them, or None) -> (d_hidden [B, L, D], head grads, d_word)."""
+    saved = tape.head
+    n_rows = saved["hidden"].shape[0]
+    if d_logits is None:
+        d_logits = np.zeros((n_rows, model.predictions.bias.shape[0]), dtype=model.dtype)
+    d_logits = np.asarray(d_logits, dtype=model.dtype).reshape(n_rows, -1)
+    d_rows, grads, d_word = model.predictions.backward(d_logits, saved, model.config.hidden_act)
+    return scatter_rows(d_rows, saved["rows"], saved["cols"], tape.last_hidden_state), grads, d_word
+
+
+def _mlm_targets(input_ids: ArrayLike, targets: dict[str, Any]) -> np.ndarray:
+    """Validates `labels` in place in `targets`; returns the bool [B, L] mask of counted positions."""
+    ids = np.asarray(input_ids)
+    shape = (1, ids.shape[0]) if ids.ndim == 1 else ids.shape
+    targets["labels"], counted = mlm_label_positions(targets["labels"], shape)
+    return counted
+
+
+class BertForMaskedLM(TrainableHead, _BertFamily):
     """Encoder + MLM head. Loads BertForPreTraining checkpoints too (their NSP head is unused),
     as transformers' fill-mask does."""
 
+    encoder_prefix = ENCODER_PREFIX
+    loss_targets = ("labels",)
     head_prefixes: ClassVar[tuple[str, ...]] = (MLM_PREFIX,)
     also_loads: ClassVar[tuple[str, ...]] = ("BertForPreTraining",)
     tolerated_prefixes: ClassVar[tuple[str, ...]] = (NSP_PREFIX,)
@@ -323,10 +424,49 @@ class BertForMaskedLM(_BertFamily):
             hidden = _select_positions(hidden, positions)  # [N, D]
         return MaskedLMOutput(self.predictions(hidden), encoded.hidden_states, encoded.attentions)
 
+    def named_parameters(self) -> dict[str, np.ndarray]:
+        return {**self.bert.encoder_parameters(ENCODER_PREFIX), **self.predictions.parameters(self.bert)}
 
-class BertForPreTraining(_BertFamily):
+    def forward_train(
+        self,
+        input_ids: ArrayLike,
+        attention_mask: ArrayLike | None = None,
+        token_type_ids: ArrayLike | None = None,
+        positions: Positions | None = None,
+        dropout_rng: np.random.Generator | None = None,
+    ) -> tuple[MaskedLMOutput, Tape]:
+        """As `__call__`: logits [B, L, V], or [N, V] at `positions`; plus the tape."""
+        logits, tape = _mlm_forward_train(
+            self, input_ids, attention_mask, token_type_ids, positions, dropout_rng
+        )
+        return MaskedLMOutput(logits), tape
+
+    def backward(self, tape: Tape, **output_grads: np.ndarray) -> dict[str, np.ndarray]:
+        """output_grads: logits (as forward_train returned them), last_hidden_state [B, L, D]."""
+        _check_output_grads(self, output_grads, ("logits", "last_hidden_state"))
+        d_hidden, head, d_word = _mlm_backward(self, tape, output_grads.get("logits"))
+        grads = self.encoder_gradients(tape, d_hidden, output_grads, d_word=d_word)  # tied: summed
+        grads.update(head)
+        return grads
+
+    def _forward_train_for_loss(
+        self, input_ids: ArrayLike, attention_mask: ArrayLike | None, token_type_ids: ArrayLike | None,
+        rng: np.random.Generator | None, targets: dict[str, Any],
+    ) -> tuple[MaskedLMOutput, Tape]:  # fmt: skip
+        counted = _mlm_targets(input_ids, targets)  # only those rows are projected
+        return self.forward_train(input_ids, attention_mask, token_type_ids, counted, rng)
+
+    def loss(self, outputs: Any, **targets: Any) -> tuple[float, dict[str, np.ndarray]]:
+        loss, d_logits = masked_lm_loss(outputs.logits, np.asarray(targets["labels"]))
+        return loss, {"logits": d_logits}
+
+
+class BertForPreTraining(TrainableHead, _BertFamily):
     """Encoder + MLM head + next-sentence prediction on the pooled [CLS] vector."""
 
+    encoder_prefix = ENCODER_PREFIX
+    head_affines = (("seq_relationship", "cls.seq_relationship"),)
+    loss_targets = ("labels", "next_sentence_label")
     head_prefixes: ClassVar[tuple[str, ...]] = (MLM_PREFIX, NSP_PREFIX)
 
     def __init__(self, config: BertConfig, checkpoint: Checkpoint, dtype: DTypeLike = np.float32):
@@ -365,10 +505,62 @@ class BertForPreTraining(_BertFamily):
             encoded.attentions,
         )
 
+    def named_parameters(self) -> dict[str, np.ndarray]:
+        params = TrainableHead.named_parameters(self)  # encoder + seq_relationship
+        return {**params, **self.predictions.parameters(self.bert)}
 
-class BertForSequenceClassification(_BertFamily):
+    def forward_train(
+        self,
+        input_ids: ArrayLike,
+        attention_mask: ArrayLike | None = None,
+        token_type_ids: ArrayLike | None = None,
+        positions: Positions | None = None,
+        dropout_rng: np.random.Generator | None = None,
+    ) -> tuple[BertForPreTrainingOutput, Tape]:
+        """(prediction_logits [B, L, V] or [N, V] at `positions`, seq_relationship_logits [B, 2])."""
+        logits, tape = _mlm_forward_train(
+            self, input_ids, attention_mask, token_type_ids, positions, dropout_rng
+        )
+        pooled = tape.encoder.pooled
+        assert pooled is not None  # pooler=True
+        return BertForPreTrainingOutput(logits, linear(pooled, *self.seq_relationship)), tape
+
+    def backward(self, tape: Tape, **output_grads: np.ndarray) -> dict[str, np.ndarray]:
+        """output_grads: prediction_logits, seq_relationship_logits [B, 2], last_hidden_state."""
+        allowed = ("prediction_logits", "seq_relationship_logits", "last_hidden_state")
+        _check_output_grads(self, output_grads, allowed)
+        d_hidden, head, d_word = _mlm_backward(self, tape, output_grads.get("prediction_logits"))
+        pooled = tape.encoder.pooled
+        assert pooled is not None
+        like = np.empty((pooled.shape[0], 2), dtype=self.dtype)
+        d_nsp = _grad_or_zeros(output_grads.get("seq_relationship_logits"), like)
+        d_pooled, d_seq_relationship = affine_backward(d_nsp, pooled, self.seq_relationship)
+        grads = self.encoder_gradients(tape, d_hidden, output_grads, d_pooled=d_pooled, d_word=d_word)
+        grads.update(head)
+        self.add_head_gradients(grads, {"seq_relationship": d_seq_relationship})
+        return grads
+
+    def _forward_train_for_loss(
+        self, input_ids: ArrayLike, attention_mask: ArrayLike | None, token_type_ids: ArrayLike | None,
+        rng: np.random.Generator | None, targets: dict[str, Any],
+    ) -> tuple[BertForPreTrainingOutput, Tape]:  # fmt: skip
+        counted = _mlm_targets(input_ids, targets)
+        return self.forward_train(input_ids, attention_mask, token_type_ids, counted, rng)
+
+    def loss(self, outputs: Any, **targets: Any) -> tuple[float, dict[str, np.ndarray]]:
+        """MLM cross-entropy + next-sentence cross-entropy, as transformers sums them."""
+        mlm, d_prediction = masked_lm_loss(outputs.prediction_logits, np.asarray(targets["labels"]))
+        nsp_labels = np.asarray(targets["next_sentence_label"]).reshape(-1)
+        nsp, d_nsp = cross_entropy(outputs.seq_relationship_logits, nsp_labels)
+        return mlm + nsp, {"prediction_logits": d_prediction, "seq_relationship_logits": d_nsp}
+
+
+class BertForSequenceClassification(TrainableHead, _BertFamily):
     """One label distribution per sequence, from the pooled [CLS] vector: pooled ─ classifier."""
 
+    encoder_prefix = ENCODER_PREFIX
+    head_affines = (("classifier", "classifier"),)
+    loss_targets = ("labels",)
     head_prefixes: ClassVar[tuple[str, ...]] = ("classifier.",)
 
     def __init__(self, config: BertConfig, checkpoint: Checkpoint, dtype: DTypeLike = np.float32):
@@ -394,10 +586,50 @@ class BertForSequenceClassification(_BertFamily):
         logits = linear(encoded.pooler_output, *self.classifier)  # [B, C]
         return SequenceClassifierOutput(logits, encoded.hidden_states, encoded.attentions)
 
+    def forward_train(
+        self,
+        input_ids: ArrayLike,
+        attention_mask: ArrayLike | None = None,
+        token_type_ids: ArrayLike | None = None,
+        positions: Positions | None = None,
+        dropout_rng: np.random.Generator | None = None,
+    ) -> tuple[SequenceClassifierOutput, Tape]:
+        refuse_positions(self, positions)
+        tape = self.encoder_train(input_ids, attention_mask, token_type_ids, dropout_rng)
+        pooled = tape.encoder.pooled
+        assert pooled is not None  # pooler=True
+        mask = dropout_mask(dropout_rng, pooled.shape, self.bert.classifier_dropout(), pooled.dtype)
+        dropped = apply_dropout(pooled, mask)  # [B, D]
+        tape.head = {"mask": mask, "dropped": dropped}
+        return SequenceClassifierOutput(linear(dropped, *self.classifier)), tape
 
-class BertForTokenClassification(_BertFamily):
+    def backward(self, tape: Tape, **output_grads: np.ndarray) -> dict[str, np.ndarray]:
+        """output_grads: logits [B, C], last_hidden_state [B, L, D]."""
+        _check_output_grads(self, output_grads, ("logits", "last_hidden_state"))
+        dropped = tape.head["dropped"]
+        like = np.empty((dropped.shape[0], self.config.num_labels), dtype=self.dtype)
+        d_dropped, d_classifier = affine_backward(
+            _grad_or_zeros(output_grads.get("logits"), like), dropped, self.classifier
+        )
+        d_pooled = apply_dropout(d_dropped, tape.head["mask"])
+        d_hidden = np.zeros_like(tape.last_hidden_state)
+        grads = self.encoder_gradients(tape, d_hidden, output_grads, d_pooled=d_pooled)
+        self.add_head_gradients(grads, {"classifier": d_classifier})
+        return grads
+
+    def loss(self, outputs: Any, **targets: Any) -> tuple[float, dict[str, np.ndarray]]:
+        """CE, MSE (one label: regression) or BCE-with-logits (multi-label), as transformers."""
+        problem_type = self.config.problem_type
+        loss, d_logits = sequence_classification_loss(outputs.logits, targets["labels"], problem_type)
+        return loss, {"logits": d_logits}
+
+
+class BertForTokenClassification(TrainableHead, _BertFamily):
     """One label distribution per token: h ─ classifier."""
 
+    encoder_prefix = ENCODER_PREFIX
+    head_affines = (("classifier", "classifier"),)
+    loss_targets = ("labels",)
     head_prefixes: ClassVar[tuple[str, ...]] = ("classifier.",)
 
     def __init__(self, config: BertConfig, checkpoint: Checkpoint, dtype: DTypeLike = np.float32):
@@ -422,9 +654,45 @@ class BertForTokenClassification(_BertFamily):
         logits = linear(encoded.last_hidden_state, *self.classifier)  # [B, L, C]
         return TokenClassifierOutput(logits, encoded.hidden_states, encoded.attentions)
 
+    def forward_train(
+        self,
+        input_ids: ArrayLike,
+        attention_mask: ArrayLike | None = None,
+        token_type_ids: ArrayLike | None = None,
+        positions: Positions | None = None,
+        dropout_rng: np.random.Generator | None = None,
+    ) -> tuple[TokenClassifierOutput, Tape]:
+        refuse_positions(self, positions)
+        tape = self.encoder_train(input_ids, attention_mask, token_type_ids, dropout_rng)
+        hidden = tape.last_hidden_state
+        mask = dropout_mask(dropout_rng, hidden.shape, self.bert.classifier_dropout(), hidden.dtype)
+        dropped = apply_dropout(hidden, mask)
+        logits = linear(dropped, *self.classifier)  # [B, L, C]
+        tape.head = {"mask": mask, "dropped": dropped, "logits_shape": logits.shape}
+        return TokenClassifierOutput(logits), tape
 
-class BertForQuestionAnswering(_BertFamily):
-    """Extractive QA: h ─ qa_outputs -> a start and an end score per token."""
+    def backward(self, tape: Tape, **output_grads: np.ndarray) -> dict[str, np.ndarray]:
+        """output_grads: logits [B, L, C], last_hidden_state [B, L, D]."""
+        _check_output_grads(self, output_grads, ("logits", "last_hidden_state"))
+        like = np.empty(tape.head["logits_shape"], dtype=self.dtype)
+        d_dropped, d_classifier = affine_backward(
+            _grad_or_zeros(output_grads.get("logits"), like), tape.head["dropped"], self.classifier
+        )
+        grads = self.encoder_gradients(tape, apply_dropout(d_dropped, tape.head["mask"]), output_grads)
+        self.add_head_gradients(grads, {"classifier": d_classifier})
+        return grads
+
+    def loss(self, outputs: Any, **targets: Any) -> tuple[float, dict[str, np.ndarray]]:
+        return _token_labels_loss(outputs.logits, targets["labels"])
+
+
+class BertForQuestionAnswering(TrainableHead, _BertFamily):
+    """Extractive QA: h ─ qa_outputs -> a start and an end score per token (no dropout in
+    transformers' head)."""
+
+    encoder_prefix = ENCODER_PREFIX
+    head_affines = (("qa_outputs", "qa_outputs"),)
+    loss_targets = ("start_positions", "end_positions")
 
     head_prefixes: ClassVar[tuple[str, ...]] = ("qa_outputs.",)
 
@@ -451,6 +719,31 @@ class BertForQuestionAnswering(_BertFamily):
         return QuestionAnsweringModelOutput(
             logits[..., 0], logits[..., 1], encoded.hidden_states, encoded.attentions
         )
+
+    def forward_train(
+        self,
+        input_ids: ArrayLike,
+        attention_mask: ArrayLike | None = None,
+        token_type_ids: ArrayLike | None = None,
+        positions: Positions | None = None,
+        dropout_rng: np.random.Generator | None = None,
+    ) -> tuple[QuestionAnsweringModelOutput, Tape]:
+        refuse_positions(self, positions)
+        tape = self.encoder_train(input_ids, attention_mask, token_type_ids, dropout_rng)
+        start, end, tape.head = _span_train(tape.last_hidden_state, self.qa_outputs, 0.0, None)
+        return QuestionAnsweringModelOutput(start, end), tape
+
+    def backward(self, tape: Tape, **output_grads: np.ndarray) -> dict[str, np.ndarray]:
+        """output_grads: start_logits [B, L], end_logits [B, L], last_hidden_state [B, L, D]."""
+        _check_output_grads(self, output_grads, ("start_logits", "end_logits", "last_hidden_state"))
+        d_hidden, d_qa = _span_backward(output_grads, tape.head, self.qa_outputs)
+        grads = self.encoder_gradients(tape, d_hidden, output_grads)
+        self.add_head_gradients(grads, {"qa_outputs": d_qa})
+        return grads
+
+    def loss(self, outputs: Any, **targets: Any) -> tuple[float, dict[str, np.ndarray]]:
+        """The mean of start and end CE, positions clamped to [0, L] and L ignored, as transformers."""
+        return _span_loss(outputs, targets)
 
 
 __all__ = [

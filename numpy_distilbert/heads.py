@@ -22,14 +22,26 @@ for by `output_hidden_states=True` / `output_attentions=True`. The Auto classes 
 from __future__ import annotations
 
 import dataclasses
-from typing import ClassVar, TypeVar
+from typing import Any, ClassVar, TypeVar
 
 import numpy as np
 from numpy.typing import ArrayLike, DTypeLike
 
 from numpy_distilbert.config import BertConfig, DistilBertConfig
-from numpy_distilbert.layers import linear
-from numpy_distilbert.model import DistilBertModel, PretrainedModel
+from numpy_distilbert.dropout import apply_dropout, dropout_mask, dropout_rate
+from numpy_distilbert.layers import linear, relu_backward
+from numpy_distilbert.losses import cross_entropy, question_answering_loss, sequence_classification_loss
+from numpy_distilbert.model import (
+    DistilBertModel,
+    Positions,
+    PretrainedModel,
+    Tape,
+    TrainableHead,
+    _check_output_grads,
+    _grad_or_zeros,
+    affine_backward,
+    refuse_positions,
+)
 from numpy_distilbert.outputs import (
     MultipleChoiceModelOutput,
     QuestionAnsweringModelOutput,
@@ -80,10 +92,49 @@ def _pool_and_classify(
     return linear(pooled, *cls)  # [N, C]
 
 
-class DistilBertForSequenceClassification(PretrainedModel):
+def _pool_and_classify_train(
+    hidden: np.ndarray,
+    pre: tuple[np.ndarray, np.ndarray],
+    cls: tuple[np.ndarray, np.ndarray],
+    p: float,
+    rng: np.random.Generator | None,
+) -> tuple[np.ndarray, dict[str, Any]]:
+    """`_pool_and_classify` with dropout (`seq_classif_dropout`, after the ReLU, as transformers)
+    and the values its backward needs: hidden [N, L, D] -> (logits [N, C], saved)."""
+    first = hidden[:, 0]  # [N, D]
+    pre_activation = linear(first, *pre)
+    mask = dropout_mask(rng, pre_activation.shape, p, hidden.dtype)
+    pooled = apply_dropout(np.maximum(pre_activation, 0), mask)  # [N, D]
+    saved = {"first": first, "pre_activation": pre_activation, "mask": mask, "pooled": pooled}
+    return linear(pooled, *cls), saved
+
+
+def _pool_and_classify_backward(
+    d_logits: np.ndarray,
+    saved: dict[str, Any],
+    hidden_shape: tuple[int, ...],
+    pre: tuple[np.ndarray, np.ndarray],
+    cls: tuple[np.ndarray, np.ndarray],
+) -> tuple[np.ndarray, dict[str, tuple[np.ndarray, np.ndarray]]]:
+    """d_logits [N, C] -> (d_hidden [N, L, D], nonzero only at position 0; head gradients)."""
+    d_pooled, d_cls = affine_backward(d_logits, saved["pooled"], cls)
+    d_pre = relu_backward(apply_dropout(d_pooled, saved["mask"]), saved["pre_activation"])
+    d_first, d_pre_classifier = affine_backward(d_pre, saved["first"], pre)
+    d_hidden = np.zeros(hidden_shape, dtype=d_logits.dtype)
+    d_hidden[:, 0] = d_first
+    return d_hidden, {"pre_classifier": d_pre_classifier, "classifier": d_cls}
+
+
+def _seq_classif_dropout(config: DistilBertConfig) -> float:
+    return dropout_rate(config.extra, "seq_classif_dropout", 0.2)
+
+
+class DistilBertForSequenceClassification(TrainableHead, PretrainedModel):
     """One label distribution per sequence, read from the [CLS] position."""
 
     head_prefixes: ClassVar[tuple[str, ...]] = ("pre_classifier.", "classifier.")
+    head_affines = (("pre_classifier", "pre_classifier"), ("classifier", "classifier"))
+    loss_targets = ("labels",)
 
     def __init__(self, config: DistilBertConfig, checkpoint: Checkpoint, dtype: DTypeLike = np.float32):
         self.config = config = _labelled_config(config, checkpoint)
@@ -107,11 +158,58 @@ class DistilBertForSequenceClassification(PretrainedModel):
         logits = _pool_and_classify(hidden, self.pre_classifier, self.classifier)  # [B, C]
         return SequenceClassifierOutput(logits, encoded.hidden_states, encoded.attentions)
 
+    def forward_train(
+        self,
+        input_ids: ArrayLike,
+        attention_mask: ArrayLike | None = None,
+        token_type_ids: ArrayLike | None = None,
+        positions: Positions | None = None,
+        dropout_rng: np.random.Generator | None = None,
+    ) -> tuple[SequenceClassifierOutput, Tape]:
+        refuse_positions(self, positions)
+        tape = self.encoder_train(input_ids, attention_mask, None, dropout_rng)
+        logits, tape.head = _pool_and_classify_train(
+            tape.last_hidden_state, self.pre_classifier, self.classifier,
+            _seq_classif_dropout(self.config), dropout_rng,
+        )  # fmt: skip
+        return SequenceClassifierOutput(logits), tape
 
-class DistilBertForTokenClassification(PretrainedModel):
+    def backward(self, tape: Tape, **output_grads: np.ndarray) -> dict[str, np.ndarray]:
+        """output_grads: logits [B, C], last_hidden_state [B, L, D]."""
+        _check_output_grads(self, output_grads, ("logits", "last_hidden_state"))
+        like = np.empty((tape.last_hidden_state.shape[0], self.config.num_labels), dtype=self.dtype)
+        d_logits = _grad_or_zeros(output_grads.get("logits"), like)
+        d_hidden, head = _pool_and_classify_backward(
+            d_logits, tape.head, tape.last_hidden_state.shape, self.pre_classifier, self.classifier
+        )
+        grads = self.encoder_gradients(tape, d_hidden, output_grads)
+        self.add_head_gradients(grads, head)
+        return grads
+
+    def loss(self, outputs: Any, **targets: Any) -> tuple[float, dict[str, np.ndarray]]:
+        """CE, MSE (one label: regression) or BCE-with-logits (multi-label), as transformers."""
+        problem_type = self.config.problem_type
+        loss, d_logits = sequence_classification_loss(outputs.logits, targets["labels"], problem_type)
+        return loss, {"logits": d_logits}
+
+
+def _token_labels_loss(logits: np.ndarray, labels: ArrayLike) -> tuple[float, dict[str, np.ndarray]]:
+    """Token classification's CE over every position whose label is not -100: logits [B, L, C]."""
+    array = np.asarray(labels)
+    if array.ndim == 1:
+        array = array[None, :]
+    if array.shape != logits.shape[:2]:
+        raise ValueError(f"labels have shape {array.shape}, the tokens {logits.shape[:2]}")
+    loss, d_flat = cross_entropy(logits.reshape(-1, logits.shape[-1]), array.reshape(-1))
+    return loss, {"logits": d_flat.reshape(logits.shape)}
+
+
+class DistilBertForTokenClassification(TrainableHead, PretrainedModel):
     """One label distribution per token."""
 
     head_prefixes: ClassVar[tuple[str, ...]] = ("classifier.",)
+    head_affines = (("classifier", "classifier"),)
+    loss_targets = ("labels",)
 
     def __init__(self, config: DistilBertConfig, checkpoint: Checkpoint, dtype: DTypeLike = np.float32):
         self.config = config = _labelled_config(config, checkpoint)
@@ -134,11 +232,74 @@ class DistilBertForTokenClassification(PretrainedModel):
         logits = linear(hidden, *self.classifier)  # [B, L, C]
         return TokenClassifierOutput(logits, encoded.hidden_states, encoded.attentions)
 
+    def forward_train(
+        self,
+        input_ids: ArrayLike,
+        attention_mask: ArrayLike | None = None,
+        token_type_ids: ArrayLike | None = None,
+        positions: Positions | None = None,
+        dropout_rng: np.random.Generator | None = None,
+    ) -> tuple[TokenClassifierOutput, Tape]:
+        refuse_positions(self, positions)
+        tape = self.encoder_train(input_ids, attention_mask, None, dropout_rng)
+        hidden = tape.last_hidden_state
+        p = dropout_rate(self.config.extra, "dropout", 0.1)
+        mask = dropout_mask(dropout_rng, hidden.shape, p, hidden.dtype)
+        dropped = apply_dropout(hidden, mask)  # [B, L, D]
+        logits = linear(dropped, *self.classifier)
+        tape.head = {"mask": mask, "dropped": dropped, "logits_shape": logits.shape}
+        return TokenClassifierOutput(logits), tape
 
-class DistilBertForQuestionAnswering(PretrainedModel):
+    def backward(self, tape: Tape, **output_grads: np.ndarray) -> dict[str, np.ndarray]:
+        """output_grads: logits [B, L, C], last_hidden_state [B, L, D]."""
+        _check_output_grads(self, output_grads, ("logits", "last_hidden_state"))
+        like = np.empty(tape.head["logits_shape"], dtype=self.dtype)
+        d_dropped, d_classifier = affine_backward(
+            _grad_or_zeros(output_grads.get("logits"), like), tape.head["dropped"], self.classifier
+        )
+        grads = self.encoder_gradients(tape, apply_dropout(d_dropped, tape.head["mask"]), output_grads)
+        self.add_head_gradients(grads, {"classifier": d_classifier})
+        return grads
+
+    def loss(self, outputs: Any, **targets: Any) -> tuple[float, dict[str, np.ndarray]]:
+        return _token_labels_loss(outputs.logits, targets["labels"])
+
+
+def _span_train(
+    hidden: np.ndarray, qa_outputs: tuple[np.ndarray, np.ndarray], p: float, rng: np.random.Generator | None
+) -> tuple[np.ndarray, np.ndarray, dict[str, Any]]:
+    """hidden [B, L, D] -> dropout (p) -> qa_outputs -> (start [B, L], end [B, L], saved)."""
+    mask = dropout_mask(rng, hidden.shape, p, hidden.dtype)
+    dropped = apply_dropout(hidden, mask)
+    logits = linear(dropped, *qa_outputs)  # [B, L, 2]
+    return logits[..., 0], logits[..., 1], {"mask": mask, "dropped": dropped}
+
+
+def _span_backward(
+    output_grads: dict[str, Any], saved: dict[str, Any], qa_outputs: tuple[np.ndarray, np.ndarray]
+) -> tuple[np.ndarray, tuple[np.ndarray, np.ndarray]]:
+    """start/end gradients [B, L] -> (d_hidden [B, L, D], qa_outputs' (d_w, d_b))."""
+    like = saved["dropped"][..., 0]
+    d_start = _grad_or_zeros(output_grads.get("start_logits"), like)
+    d_end = _grad_or_zeros(output_grads.get("end_logits"), like)
+    d_logits = np.stack([d_start, d_end], axis=-1)  # [B, L, 2]
+    d_dropped, d_qa = affine_backward(d_logits, saved["dropped"], qa_outputs)
+    return apply_dropout(d_dropped, saved["mask"]), d_qa
+
+
+def _span_loss(outputs: Any, targets: dict[str, Any]) -> tuple[float, dict[str, np.ndarray]]:
+    loss, d_start, d_end = question_answering_loss(
+        outputs.start_logits, outputs.end_logits, targets["start_positions"], targets["end_positions"]
+    )
+    return loss, {"start_logits": d_start, "end_logits": d_end}
+
+
+class DistilBertForQuestionAnswering(TrainableHead, PretrainedModel):
     """Extractive QA: a start and an end score for every token."""
 
     head_prefixes: ClassVar[tuple[str, ...]] = ("qa_outputs.",)
+    head_affines = (("qa_outputs", "qa_outputs"),)
+    loss_targets = ("start_positions", "end_positions")
 
     def __init__(self, config: DistilBertConfig, checkpoint: Checkpoint, dtype: DTypeLike = np.float32):
         self.config = config
@@ -162,11 +323,39 @@ class DistilBertForQuestionAnswering(PretrainedModel):
             logits[..., 0], logits[..., 1], encoded.hidden_states, encoded.attentions
         )
 
+    def forward_train(
+        self,
+        input_ids: ArrayLike,
+        attention_mask: ArrayLike | None = None,
+        token_type_ids: ArrayLike | None = None,
+        positions: Positions | None = None,
+        dropout_rng: np.random.Generator | None = None,
+    ) -> tuple[QuestionAnsweringModelOutput, Tape]:
+        refuse_positions(self, positions)
+        tape = self.encoder_train(input_ids, attention_mask, None, dropout_rng)
+        p = dropout_rate(self.config.extra, "qa_dropout", 0.1)
+        start, end, tape.head = _span_train(tape.last_hidden_state, self.qa_outputs, p, dropout_rng)
+        return QuestionAnsweringModelOutput(start, end), tape
 
-class DistilBertForMultipleChoice(PretrainedModel):
+    def backward(self, tape: Tape, **output_grads: np.ndarray) -> dict[str, np.ndarray]:
+        """output_grads: start_logits [B, L], end_logits [B, L], last_hidden_state [B, L, D]."""
+        _check_output_grads(self, output_grads, ("start_logits", "end_logits", "last_hidden_state"))
+        d_hidden, d_qa = _span_backward(output_grads, tape.head, self.qa_outputs)
+        grads = self.encoder_gradients(tape, d_hidden, output_grads)
+        self.add_head_gradients(grads, {"qa_outputs": d_qa})
+        return grads
+
+    def loss(self, outputs: Any, **targets: Any) -> tuple[float, dict[str, np.ndarray]]:
+        """The mean of start and end CE, positions clamped to [0, L] and L ignored, as transformers."""
+        return _span_loss(outputs, targets)
+
+
+class DistilBertForMultipleChoice(TrainableHead, PretrainedModel):
     """K candidate sequences per example, one score each: input_ids [B, K, L] -> logits [B, K]."""
 
     head_prefixes: ClassVar[tuple[str, ...]] = ("pre_classifier.", "classifier.")
+    head_affines = (("pre_classifier", "pre_classifier"), ("classifier", "classifier"))
+    loss_targets = ("labels",)
 
     def __init__(self, config: DistilBertConfig, checkpoint: Checkpoint, dtype: DTypeLike = np.float32):
         self.config = config
@@ -205,6 +394,47 @@ class DistilBertForMultipleChoice(PretrainedModel):
         return MultipleChoiceModelOutput(
             logits.reshape(batch, choices), encoded.hidden_states, encoded.attentions
         )
+
+    def forward_train(
+        self,
+        input_ids: ArrayLike,
+        attention_mask: ArrayLike | None = None,
+        token_type_ids: ArrayLike | None = None,
+        positions: Positions | None = None,
+        dropout_rng: np.random.Generator | None = None,
+    ) -> tuple[MultipleChoiceModelOutput, Tape]:
+        """ids [B, K, L] -> logits [B, K]; the tape's last_hidden_state is [B·K, L, D]."""
+        refuse_positions(self, positions)
+        ids = np.asarray(input_ids)
+        if ids.ndim != 3:
+            raise ValueError(f"input_ids must have shape [batch, num_choices, length], got shape {ids.shape}")
+        batch, choices, length = ids.shape
+        mask = None if attention_mask is None else np.asarray(attention_mask).reshape(batch * choices, length)
+        tape = self.encoder_train(ids.reshape(batch * choices, length), mask, None, dropout_rng)
+        logits, tape.head = _pool_and_classify_train(
+            tape.last_hidden_state, self.pre_classifier, self.classifier,
+            _seq_classif_dropout(self.config), dropout_rng,
+        )  # fmt: skip
+        return MultipleChoiceModelOutput(logits.reshape(batch, choices)), tape
+
+    def backward(self, tape: Tape, **output_grads: np.ndarray) -> dict[str, np.ndarray]:
+        """output_grads: logits [B, K], last_hidden_state [B·K, L, D]."""
+        _check_output_grads(self, output_grads, ("logits", "last_hidden_state"))
+        d_logits = output_grads.get("logits")
+        rows = tape.last_hidden_state.shape[0]
+        like = np.empty((rows, 1), dtype=self.dtype)
+        d_flat = _grad_or_zeros(None if d_logits is None else np.asarray(d_logits).reshape(rows, 1), like)
+        d_hidden, head = _pool_and_classify_backward(
+            d_flat, tape.head, tape.last_hidden_state.shape, self.pre_classifier, self.classifier
+        )
+        grads = self.encoder_gradients(tape, d_hidden, output_grads)
+        self.add_head_gradients(grads, head)
+        return grads
+
+    def loss(self, outputs: Any, **targets: Any) -> tuple[float, dict[str, np.ndarray]]:
+        """CE over the K choices, labels [B]."""
+        loss, d_logits = cross_entropy(outputs.logits, np.asarray(targets["labels"]).reshape(-1))
+        return loss, {"logits": d_logits}
 
 
 __all__ = [

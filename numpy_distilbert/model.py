@@ -19,6 +19,7 @@ A model is read-only after loading, so one instance may serve many threads at on
 from __future__ import annotations
 
 import json
+import os
 import shutil
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -734,12 +735,19 @@ class PretrainedModel:
             raise NotADirectoryError(f"save_pretrained: {directory} exists and is not a directory")
         directory.mkdir(parents=True, exist_ok=True)
         tensors = {name: np.ascontiguousarray(array) for name, array in self.named_parameters().items()}
-        save_file(tensors, str(directory / "model.safetensors"), metadata={"format": "pt"})
+        # Written beside and then renamed over the old file: a model still memory-mapping the old
+        # file (this one, loaded from `directory`) keeps reading the old inode, never a truncated one.
+        partial = directory / "model.safetensors.partial"
+        save_file(tensors, str(partial), metadata={"format": "pt"})
+        os.replace(partial, directory / "model.safetensors")
         data = self.config.to_dict()
         data["architectures"] = [type(self).__name__]
         if getattr(self.config, "id2label", None):
             data["id2label"] = {str(i): label for i, label in self.config.id2label.items()}
             data["label2id"] = {label: i for i, label in self.config.id2label.items()}
+        else:  # as transformers: no label maps when there are none (an empty map means 0 labels)
+            data.pop("id2label", None)
+            data.pop("label2id", None)
         text = json.dumps(data, indent=2, sort_keys=True) + "\n"
         (directory / "config.json").write_text(text, encoding="utf-8")
         source = self.name_or_path
@@ -860,6 +868,81 @@ def _grad_or_zeros(grad: np.ndarray | None, like: np.ndarray) -> np.ndarray:
     if grad.shape != like.shape:
         raise ValueError(f"gradient of shape {grad.shape} for an output of shape {like.shape}")
     return grad
+
+
+class TrainableHead:
+    """Training for a task head on an encoder (`self.distilbert` or `self.bert`): the encoder
+    runs its own forward_train / encode_backward; the class adds its head's arithmetic.
+
+    `head_affines` lists the head's (attribute, transformers module name) pairs, each
+    attribute a (weight, bias) tuple, e.g. ("pre_classifier", "pre_classifier").
+    """
+
+    encoder_prefix: ClassVar[str] = "distilbert."
+    head_affines: ClassVar[tuple[tuple[str, str], ...]] = ()
+    _head_writable: bool = False
+
+    def encoder(self) -> Any:
+        return getattr(self, self.encoder_prefix.rstrip("."))
+
+    def make_head_writable(self) -> None:
+        """Writable copies of the head's own tensors (subclasses with more add theirs)."""
+        for attribute, _ in self.head_affines:
+            weight, bias = getattr(self, attribute)
+            setattr(self, attribute, (writable(weight), writable(bias)))
+
+    def named_parameters(self) -> dict[str, np.ndarray]:
+        params: dict[str, np.ndarray] = self.encoder().encoder_parameters(self.encoder_prefix)
+        if not self._head_writable:
+            self.make_head_writable()
+            self._head_writable = True
+        for attribute, name in self.head_affines:
+            params[f"{name}.weight"], params[f"{name}.bias"] = getattr(self, attribute)
+        return params
+
+    def encoder_train(
+        self,
+        input_ids: ArrayLike,
+        attention_mask: ArrayLike | None,
+        token_type_ids: ArrayLike | None,
+        rng: np.random.Generator | None,
+    ) -> Tape:
+        """The encoder's forward_train; its tape's `head` is left for the head to fill."""
+        return self.encoder().forward_train(input_ids, attention_mask, token_type_ids, dropout_rng=rng)[1]
+
+    def encoder_gradients(
+        self,
+        tape: Tape,
+        d_hidden: np.ndarray,
+        output_grads: dict[str, Any],
+        d_pooled: np.ndarray | None = None,
+        d_word: np.ndarray | None = None,
+    ) -> dict[str, np.ndarray]:
+        """The encoder's gradients (prefixed), from the head's d_hidden [B, L, D] plus any
+        `last_hidden_state` gradient the caller gave (distillation's cosine loss)."""
+        if output_grads.get("last_hidden_state") is not None:
+            d_hidden = d_hidden + _grad_or_zeros(output_grads["last_hidden_state"], tape.last_hidden_state)
+        encoder = self.encoder()
+        if d_pooled is not None and encoder.pooler is None:
+            raise ValueError(f"{type(self).__name__}: a pooler_output gradient, but the model has no pooler")
+        return encoder.encode_backward(d_hidden, tape.encoder, d_pooled, self.encoder_prefix, d_word)
+
+    def add_head_gradients(
+        self, grads: dict[str, np.ndarray], head: dict[str, tuple[np.ndarray, np.ndarray]]
+    ) -> None:
+        """grads["<name>.weight"], grads["<name>.bias"] from {attribute: (d_w, d_b)}."""
+        names = dict(self.head_affines)
+        for attribute, (d_weight, d_bias) in head.items():
+            grads[f"{names[attribute]}.weight"], grads[f"{names[attribute]}.bias"] = d_weight, d_bias
+
+
+def affine_backward(
+    d_y: np.ndarray, x: np.ndarray, affine: tuple[np.ndarray, np.ndarray]
+) -> tuple[np.ndarray, tuple[np.ndarray, np.ndarray]]:
+    """`linear_backward` for a (weight, bias) pair: (d_x, (d_w, d_b))."""
+    d_x, d_w, d_b = linear_backward(d_y, x, affine[0])
+    assert d_x is not None
+    return d_x, (d_w, d_b)
 
 
 class DistilBertModel(TrainableEncoder, PretrainedModel):

@@ -16,6 +16,7 @@ from collections.abc import Callable
 from typing import Any
 
 import numpy as np
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -159,3 +160,65 @@ def test_encoder_backward_fd(data: st.DataObject, case: Case) -> None:
             return float(sum(np.sum(getattr(out, k) * g) for k, g in upstream.items()))
 
         fd_check(model, scalar, model.backward(tape, **upstream), rng)
+
+
+def head_targets(kind: str, case: Case, rng: np.random.Generator, mask: np.ndarray) -> dict[str, np.ndarray]:
+    b, length = case.batch, case.seq_len
+    if kind == "mlm":
+        return {"labels": mlm_labels(case, rng)}
+    if kind == "pretraining":
+        return {"labels": mlm_labels(case, rng), "next_sentence_label": rng.integers(0, 2, b)}
+    if kind == "single_label":
+        return {"labels": rng.integers(0, case.num_labels, b)}
+    if kind == "regression":
+        return {"labels": rng.normal(size=b)}
+    if kind == "multi_label":
+        return {"labels": (rng.random((b, case.num_labels)) < 0.5).astype(np.float64)}
+    if kind == "tokens":
+        labels = np.where(mask == 1, rng.integers(0, case.num_labels, (b, length)), -100)
+        labels[0, 0] = 1
+        return {"labels": labels}
+    if kind == "span":  # positions past the input are clamped and ignored; row 0 always counts
+        starts, ends = rng.integers(-2, length + 3, b), rng.integers(0, length + 3, b)
+        starts[0], ends[0] = 0, length - 1
+        return {"start_positions": starts, "end_positions": ends}
+    if kind == "choice":
+        return {"labels": rng.integers(0, 2, b)}
+    raise AssertionError(kind)
+
+
+HEAD_CASES = [
+    ("DistilBertForSequenceClassification", "single_label", 3),
+    ("DistilBertForSequenceClassification", "regression", 1),
+    ("DistilBertForSequenceClassification", "multi_label", 3),
+    ("DistilBertForTokenClassification", "tokens", 3),
+    ("DistilBertForQuestionAnswering", "span", 2), ("DistilBertForMultipleChoice", "choice", 1),
+    ("BertForMaskedLM", "mlm", 2), ("BertForPreTraining", "pretraining", 2),
+    ("BertForSequenceClassification", "single_label", 3), ("BertForSequenceClassification", "multi_label", 2),
+    ("BertForSequenceClassification", "regression", 1), ("BertForTokenClassification", "tokens", 3),
+    ("BertForQuestionAnswering", "span", 2),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(("architecture", "kind", "num_labels"), HEAD_CASES)
+@settings(max_examples=4)
+@given(data=st.data(), case=cases)
+def test_every_head_fd(
+    data: st.DataObject, case: Case, architecture: str, kind: str, num_labels: int
+) -> None:
+    """Each head's loss_and_grads (classification CE / MSE / BCE, token CE with -100, QA with
+    clamped positions, multiple choice, BERT MLM and pre-training) against finite differences."""
+    case = dataclasses.replace(case, architecture=architecture, num_labels=num_labels)
+    bert = architecture.startswith("Bert")
+    config = bert_config(data.draw) if bert else distilbert_config(data.draw)
+    rng = np.random.default_rng(case.seed)
+    with tempfile.TemporaryDirectory() as directory:
+        model = build(directory, config, case)
+        batch = make_batch(case, rng)
+        targets = head_targets(kind, case, rng, batch["attention_mask"])
+        if bert:
+            batch["token_type_ids"] = rng.integers(0, 2, size=batch["input_ids"].shape)
+        if kind == "choice":  # two choices per example: [B, 2, L]
+            batch = {key: np.stack([value, value[:, ::-1]], axis=1) for key, value in batch.items()}
+        _, grads = model.loss_and_grads(**batch, **targets)
+        fd_check(model, lambda: model.loss_and_grads(**batch, **targets)[0], grads, rng)

@@ -193,3 +193,162 @@ def test_real_size_masked_lm(real_size_mlm, torch_module, precision: str) -> Non
     print(f"real-size MLM loss_and_grads {precision}, batch 3x24: {time.perf_counter() - start:.2f} s")
     compare_gradients("DistilBertForMaskedLM real size", grads, reference, dtype, loss, torch_loss)
     reference.zero_grad(set_to_none=True)
+
+
+# ----------------------------------------------------------------- every head
+BERT_TINY = dict(vocab_size=40, max_position_embeddings=16, num_hidden_layers=2, num_attention_heads=2,
+                 hidden_size=8, intermediate_size=12, type_vocab_size=2)  # fmt: skip
+B, L, K = 3, 9, 2  # batch, length, choices
+
+
+def head_targets(kind: str, rng: np.random.Generator, batch: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+    """The labels transformers' forward takes for each kind of head (the same go to ours)."""
+    ids, mask = batch["input_ids"], batch["attention_mask"]
+    if kind == "mlm":
+        return {"labels": mlm_labels(rng, ids, mask, TINY["vocab_size"])}
+    if kind == "pretraining":
+        labels = mlm_labels(rng, ids, mask, TINY["vocab_size"])
+        return {"labels": labels, "next_sentence_label": rng.integers(0, 2, B)}
+    if kind == "single_label":
+        return {"labels": rng.integers(0, 3, B)}
+    if kind == "regression":
+        return {"labels": rng.normal(size=B)}
+    if kind == "multi_label":
+        return {"labels": (rng.random((B, 3)) < 0.5).astype(np.float64)}
+    if kind == "tokens":
+        return {"labels": np.where(mask == 1, rng.integers(0, 3, ids.shape), -100)}
+    if kind == "span":  # one start past the input: clamped to L and ignored, as transformers
+        return {"start_positions": np.array([1, L + 3, 2]), "end_positions": np.array([4, 3, -2])}
+    if kind == "choice":
+        return {"labels": rng.integers(0, K, B)}
+    raise AssertionError(kind)
+
+
+# (transformers class, family, kind of labels, config overrides)
+HEADS = [
+    ("DistilBertForMaskedLM", "distilbert", "mlm", {"activation": "relu"}),
+    ("DistilBertForSequenceClassification", "distilbert", "single_label", {"num_labels": 3}),
+    ("DistilBertForSequenceClassification", "distilbert", "regression", {"num_labels": 1}),
+    ("DistilBertForSequenceClassification", "distilbert", "multi_label", {"num_labels": 3}),
+    ("DistilBertForTokenClassification", "distilbert", "tokens", {"num_labels": 3}),
+    ("DistilBertForQuestionAnswering", "distilbert", "span", {}),
+    ("DistilBertForMultipleChoice", "distilbert", "choice", {}),
+    ("BertForMaskedLM", "bert", "mlm", {"hidden_act": "gelu_new"}),
+    ("BertForPreTraining", "bert", "pretraining", {}),
+    ("BertForSequenceClassification", "bert", "single_label", {"num_labels": 3}),
+    ("BertForSequenceClassification", "bert", "regression", {"num_labels": 1}),
+    ("BertForSequenceClassification", "bert", "multi_label", {"num_labels": 3, "layer_norm_eps": 1e-5}),
+    ("BertForTokenClassification", "bert", "tokens", {"num_labels": 3, "hidden_act": "relu"}),
+    ("BertForQuestionAnswering", "bert", "span", {}),
+]
+
+
+@pytest.fixture(scope="module")
+def head_checkpoints(tmp_path_factory, torch_module, transformers_module):
+    """Each head's tiny transformers checkpoint, built once: {index in HEADS: (directory, model)}."""
+    from checkpoints import build_bert_checkpoint, build_checkpoint
+
+    built = {}
+    for index, (architecture, family, _, overrides) in enumerate(HEADS):
+        directory = tmp_path_factory.mktemp(f"head{index}")
+        if family == "bert":
+            build, sizes = build_bert_checkpoint, BERT_TINY
+        else:
+            build, sizes = build_checkpoint, TINY
+        config = {**sizes, **overrides}
+        model = build(directory, architecture, seed=index, scale=0.3, attn_implementation="eager", **config)
+        built[index] = (directory, model)
+    return built
+
+
+@pytest.mark.parametrize("precision", sorted(DTYPES))
+@pytest.mark.parametrize("index", range(len(HEADS)), ids=[f"{h[0]}-{h[2]}" for h in HEADS])
+def test_every_head(head_checkpoints, torch_module, index: int, precision: str) -> None:
+    import numpy_distilbert
+
+    architecture, family, kind, _ = HEADS[index]
+    directory, model = head_checkpoints[index]
+    dtype = DTYPES[precision]
+    reference = torch_reference(model, dtype)
+    reference.zero_grad()
+    rng = np.random.default_rng(100 + index)
+    batch = padded_batch(rng, B, L, TINY["vocab_size"])
+    if family == "bert":
+        batch["token_type_ids"] = np.where(np.arange(L) < L // 2, 0, 1)[None, :].repeat(B, axis=0)
+    targets = head_targets(kind, rng, batch)
+    if kind == "choice":  # [B, L] -> [B, K, L]: K variants of each row
+        batch = {key: np.stack([value, np.roll(value, 1, axis=1) if key == "input_ids" else value], axis=1)
+                 for key, value in batch.items()}  # fmt: skip
+    torch_targets = {key: torch_module.tensor(value) for key, value in targets.items()}
+    if kind in ("regression", "multi_label"):
+        float_type = next(reference.parameters()).dtype
+        torch_targets = {key: value.to(float_type) for key, value in torch_targets.items()}
+    out = reference(**tensors(torch_module, batch), **torch_targets)
+    out.loss.backward()
+    ours = getattr(numpy_distilbert, architecture).from_pretrained(directory, dtype=dtype)
+    loss, grads = ours.loss_and_grads(**batch, **targets)
+    compare_gradients(f"{architecture} ({kind})", grads, reference, dtype, loss, out.loss.item())
+
+
+@pytest.mark.parametrize("precision", sorted(DTYPES))
+def test_bert_model_backward(tmp_path, torch_module, transformers_module, precision: str) -> None:
+    """BertModel.backward from gradients of both outputs (last_hidden_state and pooler_output)."""
+    from checkpoints import build_bert_checkpoint
+
+    from numpy_distilbert.bert import BertModel
+
+    dtype = DTYPES[precision]
+    model = build_bert_checkpoint(tmp_path, "BertModel", seed=21, scale=0.3, attn_implementation="eager",
+                                  **BERT_TINY)  # fmt: skip
+    reference = torch_reference(model, dtype)
+    reference.zero_grad()
+    rng = np.random.default_rng(22)
+    batch = padded_batch(rng, B, L, BERT_TINY["vocab_size"])
+    batch["token_type_ids"] = rng.integers(0, 2, size=(B, L))
+    d_hidden, d_pooled = rng.normal(size=(B, L, 8)), rng.normal(size=(B, 8))
+    out = reference(**tensors(torch_module, batch))
+    torch_dtype = out.last_hidden_state.dtype
+    scalar = (out.last_hidden_state * torch_module.tensor(d_hidden, dtype=torch_dtype)).sum() + (
+        out.pooler_output * torch_module.tensor(d_pooled, dtype=torch_dtype)
+    ).sum()
+    scalar.backward()
+    ours = BertModel.from_pretrained(tmp_path, dtype=dtype)
+    _, tape = ours.forward_train(**batch)
+    grads = ours.backward(
+        tape, last_hidden_state=d_hidden.astype(dtype), pooler_output=d_pooled.astype(dtype)
+    )
+    compare_gradients("BertModel", grads, reference, dtype)
+
+
+# ------------------------------------------------------- real trained weights
+SENTENCES = [
+    "The quick brown fox jumps over the lazy dog.",
+    "Gradients flow backwards through every layer.",
+    "NumPy is enough.",
+]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("precision", sorted(DTYPES))
+def test_minilm_sequence_classification(
+    minilm_path, tmp_path, torch_module, transformers_module, precision: str
+) -> None:
+    """all-MiniLM-L6-v2's real weights under a seeded random 3-way classifier, on real sentences."""
+    from numpy_distilbert.bert import BertForSequenceClassification
+
+    dtype = DTYPES[precision]
+    torch_module.manual_seed(0)
+    model = transformers_module.BertForSequenceClassification.from_pretrained(
+        minilm_path, num_labels=3, attn_implementation="eager"
+    ).eval()
+    model.save_pretrained(tmp_path)
+    reference = torch_reference(model, dtype)
+    reference.zero_grad()
+    tokenizer = transformers_module.AutoTokenizer.from_pretrained(minilm_path)
+    batch = {key: np.asarray(value) for key, value in tokenizer(SENTENCES, padding=True).items()}
+    labels = np.array([2, 0, 1])
+    out = reference(**tensors(torch_module, batch), labels=torch_module.tensor(labels))
+    out.loss.backward()
+    ours = BertForSequenceClassification.from_pretrained(tmp_path, dtype=dtype)
+    loss, grads = ours.loss_and_grads(**batch, labels=labels)
+    compare_gradients("all-MiniLM-L6-v2 + classifier", grads, reference, dtype, loss, out.loss.item())
