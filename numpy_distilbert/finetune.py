@@ -263,8 +263,11 @@ def _write_with_head(directory: Path, target: Path, task: str, names: list[str],
     dropped = (*model_class.known_head_prefixes, *model_class.ignored_prefixes)  # other heads, buffers
     encoder = {name: array for name, array in checkpoint.tensors.items() if not name.startswith(dropped)}
     shapes = head_shapes(config.dim, len(names))
-    if family.model_type == "bert" and task == "text-classification" and POOLER[0] not in encoder:
-        shapes = {POOLER[0]: (config.dim, config.dim), POOLER[1]: (config.dim,), **shapes}
+    if family.model_type == "bert" and task == "text-classification":
+        if POOLER[0] not in encoder:  # a base checkpoint saved without one: a new pooler
+            shapes = {POOLER[0]: (config.dim, config.dim), POOLER[1]: (config.dim,), **shapes}
+    else:  # transformers' other heads have no pooler (add_pooling_layer=False): none is written
+        encoder = {name: array for name, array in encoder.items() if name not in POOLER}
     std = float(config.extra.get("initializer_range", 0.02))
     new = _head_tensors(shapes, std, seed)
     prefix = ENCODER_PREFIX[family.model_type]  # the names transformers saves a task model under
