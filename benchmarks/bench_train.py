@@ -12,14 +12,15 @@ Cases, on random-weight checkpoints of the real DistilmBERT size (written with n
 
 A step is what a training loop does: the loss with dropout on (torch: `model.train()`; ours:
 `dropout_rng`), its gradients, then AdamW (torch.optim.AdamW / numpy_distilbert.AdamW, default
-hyper-parameters, every parameter). Each implementation runs in its own subprocess, one after
-the other, with the same thread count (NumPy's BLAS threads through the *_NUM_THREADS variables;
-torch.set_num_threads), so that each one's peak memory is its own: VmHWM from /proc (the
-resident high-water mark, which counts the weights, the optimizer's moments, the gradients and
-every activation). Times are medians over --repeats steps after one warm-up step. The ratio is
-ours / torch (lower is better). Then, unless --no-profile, one step of ours under cProfile (top
-three functions by own time) and one of torch's under torch.profiler (top three operators by
-self CPU time).
+hyper-parameters, every parameter). Each implementation runs in its own subprocess with the
+same thread count (NumPy's BLAS threads through the *_NUM_THREADS variables;
+torch.set_num_threads); both are loaded side by side and their steps alternate (one warm-up
+step each, then --repeats rounds), so that a busy shared machine slows both alike. Peak memory
+is each process's own VmHWM from /proc (the resident high-water mark: the weights, the
+optimizer's moments, the gradients and every activation). Times are the median (and the
+fastest) step; the ratio is ours / torch (lower is better). Then, unless --no-profile, one
+step of ours under cProfile (top three functions by own time) and one of torch's under
+torch.profiler (top three operators by self CPU time), each in a fresh process.
 
 Needs torch and transformers (the `test` extra).
 """
@@ -29,6 +30,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -44,8 +46,8 @@ CASES = {
 CHILD = r"""
 import json, statistics, sys, time
 from pathlib import Path
-impl, model_dir, kind, batch, length, repeats, threads, profile = sys.argv[1:9]
-batch, length, repeats, threads, profile = int(batch), int(length), int(repeats), int(threads), profile == "1"
+impl, model_dir, kind, batch, length, threads, profile = sys.argv[1:8]
+batch, length, threads, profile = int(batch), int(length), int(threads), profile == "1"
 import numpy as np
 
 rng = np.random.default_rng(0)
@@ -117,37 +119,72 @@ else:
         total = sum(e.self_cpu_time_total for e in events)
         top = [(e.key, e.self_cpu_time_total / 1e6, e.self_cpu_time_total / total) for e in events[:3]]
 
-times = []
-if not profile:
-    step()  # warm-up: first-touch of the weights, the optimizer's state
-    for _ in range(repeats):
+print("ready", flush=True)
+for command in sys.stdin:  # the parent alternates "step" between the two children
+    if command.strip() == "step":
         start = time.perf_counter()
         step()
-        times.append(time.perf_counter() - start)
-median, fastest = (statistics.median(times), min(times)) if times else (None, None)
-print(json.dumps({"seconds": median, "fastest": fastest, "peak_mb": peak_mb(), "top": top}))
+        print(json.dumps({"seconds": time.perf_counter() - start}), flush=True)
+    else:
+        break
+print(json.dumps({"peak_mb": peak_mb(), "top": top}), flush=True)
 """
 
 
-def run_child(impl: str, model_dir: Path, case: str, repeats: int, threads: int, profile: bool) -> dict:
-    _, batch, length, kind = CASES[case]
-    env = dict(os.environ, PYTHONPATH=str(REPO))
-    for var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
-        env[var] = str(threads)
-    argv = [
-        impl,
-        str(model_dir),
-        kind,
-        str(batch),
-        str(length),
-        str(repeats),
-        str(threads),
-        "1" if profile else "0",
-    ]
-    out = subprocess.run([sys.executable, "-c", CHILD, *argv], capture_output=True, text=True, env=env)
-    if out.returncode != 0:
-        raise RuntimeError(f"{impl} {case} failed:\n{out.stderr[-3000:]}")
-    return json.loads(out.stdout.strip().splitlines()[-1])
+class Child:
+    """One implementation in its own process: loads the model, then runs a step per request."""
+
+    def __init__(self, impl: str, model_dir: Path, case: str, threads: int, profile: bool):
+        _, batch, length, kind = CASES[case]
+        env = dict(os.environ, PYTHONPATH=str(REPO))
+        for var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
+            env[var] = str(threads)
+        argv = [impl, str(model_dir), kind, str(batch), str(length), str(threads), "1" if profile else "0"]
+        self.name = f"{impl} {case}"
+        self.process = subprocess.Popen([sys.executable, "-c", CHILD, *argv], stdin=subprocess.PIPE,
+                                        stdout=subprocess.PIPE, text=True, env=env)  # fmt: skip
+        self._expect("ready")
+
+    def _expect(self, prefix: str) -> str:
+        assert self.process.stdout is not None
+        line = self.process.stdout.readline()
+        if not line.startswith(prefix):
+            raise RuntimeError(f"{self.name}: the child said {line!r} (its stderr is above)")
+        return line
+
+    def step(self) -> float:
+        assert self.process.stdin is not None
+        self.process.stdin.write("step\n")
+        self.process.stdin.flush()
+        return json.loads(self._expect("{"))["seconds"]
+
+    def finish(self) -> dict:
+        assert self.process.stdin is not None
+        self.process.stdin.write("quit\n")
+        self.process.stdin.flush()
+        result = json.loads(self._expect("{"))
+        self.process.wait()
+        return result
+
+
+def measure(model_dir: Path, case: str, repeats: int, threads: int) -> dict[str, dict]:
+    """Both children loaded side by side; one warm-up step each, then `repeats` alternating steps."""
+    children = {impl: Child(impl, model_dir, case, threads, False) for impl in ("ours", "torch")}
+    times: dict[str, list[float]] = {impl: [] for impl in children}
+    for round_ in range(repeats + 1):
+        for impl, child in children.items():
+            seconds = child.step()
+            if round_:
+                times[impl].append(seconds)
+    results = {}
+    for impl, child in children.items():
+        results[impl] = child.finish()
+        results[impl].update(seconds=statistics.median(times[impl]), fastest=min(times[impl]))
+    return results
+
+
+def profile(model_dir: Path, case: str, impl: str, threads: int) -> list:
+    return Child(impl, model_dir, case, threads, True).finish()["top"]
 
 
 def main() -> None:
@@ -167,8 +204,7 @@ def main() -> None:
         for case in args.cases.split(","):
             architecture = CASES[case][0]
             model_dir = write_random_checkpoint(Path(scratch) / case, seed=0, architecture=architecture)
-            result = {impl: run_child(impl, model_dir, case, args.repeats, args.threads, False)
-                      for impl in ("ours", "torch")}  # fmt: skip
+            result = measure(model_dir, case, args.repeats, args.threads)  # fmt: skip
             ours, torch = result["ours"], result["torch"]
             _, batch, length, _ = CASES[case]
             rows.append((f"{case} {batch}x{length}", ours, torch))
@@ -176,8 +212,7 @@ def main() -> None:
                   f"torch {torch['seconds']:.2f} s, {torch['peak_mb']:.0f} MB", flush=True)  # fmt: skip
             if not args.no_profile:
                 for impl in ("ours", "torch"):
-                    top = run_child(impl, model_dir, case, 1, args.threads, True)["top"]
-                    profiles.append((case, impl, top))
+                    profiles.append((case, impl, profile(model_dir, case, impl, args.threads)))
     load = ", ".join(f"{x:.1f}" for x in os.getloadavg())
     print(f"\nOne training step (forward + backward + AdamW), {args.threads} threads, "
           f"median (fastest) of {args.repeats} steps; load average after: {load}\n")  # fmt: skip
