@@ -335,3 +335,4 @@ def test_exported_at_top_level():
     import numpy_distilbert
 
     assert numpy_distilbert.AdamW is optim.AdamW
+    assert numpy_distilbert.train is __import__("numpy_distilbert.training").training.train
