@@ -41,7 +41,7 @@ def _require_notebook_tools() -> None:
         )
 
 
-EXPECTED = ["01_tokenization", "02_forward_pass", "03_verification", "04_using_it"]
+EXPECTED = ["01_tokenization", "02_forward_pass", "03_verification", "04_using_it", "05_backprop"]
 
 
 def test_there_are_notebooks():
