@@ -61,6 +61,7 @@ if TYPE_CHECKING:  # what type checkers and IDEs see; at run time `__getattr__` 
     )
     from numpy_distilbert.pipelines import pipeline
     from numpy_distilbert.sentence_transformers import SentenceTransformer
+    from numpy_distilbert.training import train
 
 # public name -> the module that defines it (keep in step with the imports above;
 # tests/test_auto.py checks that they agree)
@@ -99,6 +100,7 @@ _EXPORTS = {
     "MultipleChoiceModelOutput": "numpy_distilbert.outputs",
     "pipeline": "numpy_distilbert.pipelines",
     "AdamW": "numpy_distilbert.optim",
+    "train": "numpy_distilbert.training",
     "SentenceTransformer": "numpy_distilbert.sentence_transformers",
 }
 # A literal list, so that type checkers read it (tests/test_auto.py: it equals _EXPORTS' keys).
@@ -138,6 +140,7 @@ __all__ = [
     "TokenClassifierOutput",
     "load_model",
     "pipeline",
+    "train",
 ]
 
 

@@ -61,6 +61,7 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any, BinaryIO, NoReturn
 
+from numpy_distilbert import finetune  # standard library only until it runs
 from numpy_distilbert._checks import comma_list
 
 PROG = "numpy-distilbert"
@@ -544,6 +545,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--no-transformers", action="store_true", help="skip the comparison with transformers")
     _add_similarity_parser(sub, after)
     _add_search_parser(sub, after)
+    finetune.add_parser(sub, [after])
     from numpy_distilbert.distill_cli import add_distill_parser  # light: argparse only
 
     add_distill_parser(sub, after)
@@ -1338,6 +1340,33 @@ SENTENCE_COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {
 }
 
 
+def _run_finetune(args: argparse.Namespace) -> int:
+    """`finetune`: bad data or options are usage errors (2); a model that cannot train, a run error (1)."""
+    from numpy_distilbert.config import ConfigError
+    from numpy_distilbert.hub import ModelNotFoundError
+    from numpy_distilbert.weights import CheckpointError
+
+    def log(line: str) -> None:
+        _clear_progress()
+        _to_stderr(line + "\n")
+
+    try:
+        summary = finetune.run(args, log=log)
+    except (finetune.DataError, ModelNotFoundError) as exc:
+        raise UsageError(exc) from None
+    except (CheckpointError, ConfigError) as exc:
+        _show_traceback(exc)
+        raise RunError(f"cannot load the model to fine-tune: {_one_line(exc)}") from None
+    except ValueError as exc:  # an option out of range (learning rate, epochs...)
+        _show_traceback(exc)
+        raise UsageError(exc) from None
+    except (OSError, FloatingPointError) as exc:
+        _show_traceback(exc)
+        raise RunError(f"finetune failed: {_one_line(exc)}") from None
+    _write(summary, pretty=True)
+    return EXIT_OK
+
+
 def main(argv: list[str] | None = None) -> int:
     """Entry point of `numpy-distilbert` and `python -m numpy_distilbert`. Returns the exit status."""
     global _tracebacks
@@ -1371,6 +1400,8 @@ def _main(args: argparse.Namespace) -> int:
             status = _run_verify(args)
         elif args.command in SENTENCE_COMMANDS:
             status = SENTENCE_COMMANDS[args.command](args)
+        elif args.command == "finetune":
+            status = _run_finetune(args)
         elif args.command == "distill":
             from numpy_distilbert.distill_cli import run_distill
 

@@ -41,7 +41,8 @@ def _require_notebook_tools() -> None:
         )
 
 
-EXPECTED = ["01_tokenization", "02_forward_pass", "03_verification", "04_using_it", "06_distillation"]
+EXPECTED = ["01_tokenization", "02_forward_pass", "03_verification", "04_using_it", "05_backprop",
+            "06_distillation"]
 
 
 def test_there_are_notebooks():

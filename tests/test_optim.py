@@ -20,7 +20,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from numpy_distilbert import optim, tolerances
+from numpy_distilbert import optim, tolerances, training
 
 SHAPES = {
     "encoder.dense.weight": (9, 4),
@@ -335,3 +335,4 @@ def test_exported_at_top_level():
     import numpy_distilbert
 
     assert numpy_distilbert.AdamW is optim.AdamW
+    assert numpy_distilbert.train is training.train
