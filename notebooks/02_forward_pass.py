@@ -489,6 +489,7 @@ for i in top:
 # weights are random**; neither the counts nor the time depend on their values.
 
 # %%
+import os
 import tempfile
 import time
 
@@ -550,28 +551,32 @@ print(f"{'total':>24} {t_bert:>14,} {t_distil:>14,} {t_bert - t_distil:>14,}")
 # parameters, not half.
 #
 # Time is another matter: the embedding table is a row lookup, nearly free, and nearly all
-# the arithmetic is in the blocks. One batch (4 sequences of 128 token ids, the same ids for
-# both), in this process, with the same BLAS threads; each model runs it three times, the two
+# the arithmetic is in the blocks. One batch (2 sequences of 128 token ids, the same ids for
+# both), in this process, with the same BLAS threads; each model runs it five times, the two
 # models alternating, and the fastest run counts (on a shared machine, other work only ever
-# makes a run slower):
+# makes a run slower). `scripts/make_figures.py`, which draws the committed figure, runs the
+# notebooks with one BLAS thread (`OPENBLAS_NUM_THREADS=1`), the setting least disturbed by
+# other work on a shared machine.
 
 # %%
 rng = np.random.default_rng(0)
-batch_ids = rng.integers(1000, cfg.vocab_size, size=(4, 128))  # [B, L], the same batch for both
+batch_ids = rng.integers(1000, cfg.vocab_size, size=(2, 128))  # [B, L], the same batch for both
 batch_ids[:, 0], batch_ids[:, -1] = tok.cls_token_id, tok.sep_token_id
 encoders = {"BERT (mBERT)": AutoModel.from_pretrained(bert_dir),  # BertModel, 12 blocks + pooler
             "DistilBERT (DistilmBERT)": AutoModel.from_pretrained(model_dir)}  # DistilBertModel, 6 blocks
 runs = {name: [] for name in encoders}
 for encoder in encoders.values():
     encoder(batch_ids[:1, :16])  # warm-up: pages the memory-mapped weights in
-for _ in range(3):
+for _ in range(5):
     for name, encoder in encoders.items():
         start = time.perf_counter()
         encoder(batch_ids)
         runs[name].append(time.perf_counter() - start)
 seconds = {name: min(times) for name, times in runs.items()}
+blas_threads = os.environ.get("OPENBLAS_NUM_THREADS", "the library's default")
+print(f"BLAS threads (OPENBLAS_NUM_THREADS): {blas_threads}")
 for name, encoder in encoders.items():
-    print(f"{name:>24} ({type(encoder).__name__}): {seconds[name] * 1000:6.0f} ms per 4×128 batch "
+    print(f"{name:>24} ({type(encoder).__name__}): {seconds[name] * 1000:6.0f} ms per 2×128 batch "
           f"(runs: {', '.join(f'{t * 1000:.0f}' for t in runs[name])} ms)")
 print(f"ratio BERT / DistilBERT: parameters {t_bert / t_distil:.2f}×, "
       f"time {seconds['BERT (mBERT)'] / seconds['DistilBERT (DistilmBERT)']:.2f}×")
@@ -599,7 +604,7 @@ for i, name in enumerate(names):
     axes[1].text(seconds[name] * 1000, i, f" {seconds[name] * 1000:.0f} ms", va="center")
 axes[1].set_xlim(0, max(seconds.values()) * 1000 * 1.25)
 axes[1].set_ylim(-0.5, 2.2)
-axes[1].set_xlabel("milliseconds per 4×128 batch (NumPy, float32, fastest of 3)")
+axes[1].set_xlabel(f"ms per 2×128 batch (float32, fastest of 5, BLAS threads: {blas_threads})")
 axes[1].set_title("time per batch, same batch and threads")
 fig.suptitle("DistilBERT = BERT minus token types, minus the pooler, half the layers (random weights)",
              fontsize=10)

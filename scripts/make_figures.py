@@ -6,7 +6,9 @@ Every notebook source `notebooks/NN_name.py` is turned into its notebook (as
 `notebooks/write_notebooks.py` does) and executed top to bottom with nbclient in a fresh
 `python3` kernel, as `tests/test_notebooks.py` executes them, with
 `NUMPY_DISTILBERT_FIGURES_DIR` pointing at a temporary directory: each
-`save_figure(fig, "name")` call writes `name.png` there. When every notebook has run and every
+`save_figure(fig, "name")` call writes `name.png` there. The kernels run BLAS on one thread
+(`BLAS_THREAD_VARIABLES`), so that the timings drawn in the committed figures (notebook 02)
+measure the code, not whatever else a shared machine runs at the time. When every notebook has run and every
 figure its source names was written, the script replaces docs/figures/*.png with the new set
 (a figure no notebook saves any more disappears) and writes docs/figures/figures.json:
 
@@ -43,6 +45,7 @@ NOTEBOOKS_DIR = REPO_ROOT / "notebooks"
 FIGURES_DIR = REPO_ROOT / "docs" / "figures"
 MANIFEST = "figures.json"
 CELL_TIMEOUT = 600  # seconds
+BLAS_THREAD_VARIABLES = ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS")
 # A figure is saved by a literal call, so that the names can be read from the source:
 # save_figure(fig, "name").
 SAVE_FIGURE_CALL = re.compile(r"""save_figure\(\s*[A-Za-z_][A-Za-z0-9_]*\s*,\s*"([A-Za-z0-9_-]+)"\s*\)""")
@@ -69,8 +72,11 @@ def figure_names(source: Path) -> list[str]:
     return names
 
 
-def execute(source: Path, figures_dir: Path) -> float:
-    """Run one notebook built from `source`, saving its figures into `figures_dir`; seconds taken."""
+def execute(source: Path, figures_dir: Path, executed_dir: Path | None = None) -> float:
+    """Run one notebook built from `source`, saving its figures into `figures_dir`; seconds taken.
+
+    executed_dir: where to write the executed notebook, outputs included (to read the numbers
+    behind the figures), or None."""
     from nbclient import NotebookClient
 
     sys.path.insert(0, str(NOTEBOOKS_DIR))
@@ -90,13 +96,20 @@ def execute(source: Path, figures_dir: Path) -> float:
         "PYTHONPATH": os.pathsep.join(filter(None, [str(REPO_ROOT), os.environ.get("PYTHONPATH", "")])),
         "HF_HUB_OFFLINE": "1",
         "TQDM_DISABLE": "1",
+        **dict.fromkeys(BLAS_THREAD_VARIABLES, "1"),
     }
     saved = {name: os.environ.get(name) for name in environment}
     os.environ.update(environment)  # the kernel inherits this process's environment
     try:
         start = time.perf_counter()
         client.execute()
-        return time.perf_counter() - start
+        seconds = time.perf_counter() - start
+        if executed_dir is not None:
+            import nbformat
+
+            executed_dir.mkdir(parents=True, exist_ok=True)
+            nbformat.write(notebook, executed_dir / source.with_suffix(".ipynb").name)
+        return seconds
     finally:
         for name, value in saved.items():
             if value is None:
@@ -119,6 +132,7 @@ def versions() -> dict[str, str]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--figures-dir", type=Path, default=FIGURES_DIR, help="where the PNGs go")
+    parser.add_argument("--executed", type=Path, help="also write the executed notebooks (outputs) here")
     args = parser.parse_args()
 
     sys.path.insert(0, str(NOTEBOOKS_DIR))
@@ -128,7 +142,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="figures-") as scratch:
         scratch_dir = Path(scratch)
         for source, names in sources.items():
-            seconds = execute(source, scratch_dir)
+            seconds = execute(source, scratch_dir, args.executed)
             print(f"{source.name}: ran in {seconds:.1f} s, saves {', '.join(names) or 'no figures'}")
         written = sorted(path.stem for path in scratch_dir.glob("*.png"))
         expected = sorted(name for names in sources.values() for name in names)
