@@ -449,6 +449,10 @@ def main() -> None:
           f"torch.get_num_threads() {torch.get_num_threads()}; "
           f"ONNX Runtime intra_op {args.threads}, inter_op 1, sequential, spinning at default")  # fmt: skip
 
+    kernels = {var: os.environ[var] for var in ("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE") if var in os.environ}
+    print(f"OpenBLAS settings from the environment: {kernels or 'none'}; "
+          f"load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs")  # fmt: skip
+
     table = Table()
     gflops: list[tuple[str, float, float]] = []
     tmp = tempfile.TemporaryDirectory()
@@ -507,6 +511,7 @@ def main() -> None:
                           f"{cold['transformers'][1]:.0f} MB",
                           vs_theirs=f"{cold['ours'][1] / cold['transformers'][1]:.2f}"))  # fmt: skip
 
+    print(f"\nload average at the end: {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs")
     table.print("transformers")
     print("(cells: median (min–max) over the rounds; ratios: of the medians (range of per-round ratios); "
           "the encode row's reference is sentence-transformers)")  # fmt: skip
