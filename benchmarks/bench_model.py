@@ -5,6 +5,7 @@ Run by hand (not part of the test suite):
     python benchmarks/bench_model.py [--repeats 7] [--threads N] [--skip-cold]
                                      [--skip-distilbert] [--skip-minilm] [--skip-ort]
                                      [--sentences 1000] [--sentence-repeats 5]
+                                     [--openblas-coretype NAME|auto]
 
 Every contestant runs in the same process with the same thread count, interleaved round by
 round (one warm-up call each first), on the same inputs:
@@ -427,9 +428,18 @@ def main() -> None:
     parser.add_argument("--sentence-repeats", type=int, default=5)
     parser.add_argument("--batch-size", type=int, default=32, help="encode's batch size, both sides")
     parser.add_argument("--model-dir", type=Path, help="reuse a DistilmBERT checkpoint directory")
+    parser.add_argument(
+        "--openblas-coretype", metavar="NAME",
+        help="set OPENBLAS_CORETYPE for NumPy's BLAS (e.g. Haswell: AVX2 kernels, SkylakeX: AVX-512); "
+        "'auto' removes it so OpenBLAS detects the CPU; default: the environment's",
+    )  # fmt: skip
     args = parser.parse_args()
 
     set_blas_threads(args.threads)
+    if args.openblas_coretype == "auto":
+        os.environ.pop("OPENBLAS_CORETYPE", None)
+    elif args.openblas_coretype:
+        os.environ["OPENBLAS_CORETYPE"] = args.openblas_coretype
     import numpy as np
     import torch
     import transformers
