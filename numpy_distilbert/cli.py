@@ -987,8 +987,9 @@ def run_inputs(
     where = {item.number: item.where for item in items} if isinstance(items, list) else None
     records = (item.record() for item in items)
     sink = JsonLines(pretty) if sink is None else sink
-    return _run_job(InProcess(run), records, lambda n: where[n] if where else f"line {n}", sink,
-                    batch_size, progress)
+    executor = InProcess(run, on_error=_show_traceback)
+    return _run_job(executor, records, lambda n: where[n] if where else f"line {n}", sink, batch_size,
+                    progress)
 
 
 def _run_job(executor: Any, records: Iterable[Any], where: Callable[[int], str], sink: Any, batch_size: int,
@@ -1178,14 +1179,14 @@ def _executor(command: Command, args: argparse.Namespace, model_dir: Any, signat
     from numpy_distilbert.jobs import InProcess, WorkerPool, blas_thread_environment, threads_per_worker
 
     if args.workers == 1:
-        return InProcess(_job_runner(command, args), model_dir, signature)
+        return InProcess(_job_runner(command, args), model_dir, signature, on_error=_show_traceback)
     threads = threads_per_worker(args.workers, args.threads)
     package_root = str(Path(__file__).resolve().parent.parent)
     env = {**os.environ, **blas_thread_environment(threads),
            "PYTHONPATH": os.pathsep.join(p for p in (package_root, os.environ.get("PYTHONPATH")) if p)}
     worker = [sys.executable, "-c", "import sys; from numpy_distilbert.cli import serve_worker; "
                                     "sys.exit(serve_worker())"]
-    hello = {"argv": args.argv, "signature": signature}
+    hello = {"argv": args.argv, "signature": signature, "tracebacks": _tracebacks}
     try:
         return WorkerPool(worker, hello, args.workers, env=env)
     except Exception as exc:
@@ -1203,6 +1204,8 @@ def serve_worker() -> int:
     warnings.showwarning = _show_warning
 
     def load(hello: dict[str, Any]) -> tuple[Callable[[list[Any]], list[Any]], Any]:
+        global _tracebacks
+        _tracebacks = bool(hello.get("tracebacks"))
         args = build_parser().parse_args(hello["argv"])
         command = COMMANDS_BY_NAME[args.command]
         try:
@@ -1211,7 +1214,7 @@ def serve_worker() -> int:
         except (UsageError, RunError) as exc:
             raise RuntimeError(_one_line(exc)) from None
 
-    return serve(load)
+    return serve(load, on_error=_show_traceback)
 
 
 def _run_verify(args: argparse.Namespace) -> int:

@@ -120,13 +120,15 @@ def json_ready(result: Any) -> Any:
 
 
 def run_records(
-    run: Callable[[list[Any]], list[Any]], records: Sequence[InputRecord]
+    run: Callable[[list[Any]], list[Any]], records: Sequence[InputRecord],
+    on_error: Callable[[BaseException], None] | None = None,
 ) -> list[dict[str, Any]]:
     """The job function: input records -> one JSON-ready output record each, in the same order.
 
     `run` maps a list of pipeline inputs to one result each (a loaded pipeline with its options).
     The records' good inputs run as one batch; if that batch fails, each runs alone, so a bad
-    input costs only its own result and becomes `{"line": N, "error": ...}`.
+    input costs only its own result and becomes `{"line": N, "error": ...}`. `on_error` sees the
+    exception of each failed input (e.g. to print its traceback).
     """
     good = [record for record in records if record.problem is None]
     results: dict[int, Any] = {}
@@ -139,6 +141,8 @@ def run_records(
                 try:
                     results[id(record)] = run([record.value])[0]
                 except Exception as exc:
+                    if on_error is not None:
+                        on_error(exc)
                     errors[id(record)] = one_line(exc)
     outputs = []
     for record in records:
@@ -318,8 +322,8 @@ class JsonLinesOutput:
                     end = offset
         return count - count % self.batch_size, end
 
-    def finished_lines(self) -> Iterator[int]:
-        """The input line numbers of the kept records, read back from the file, in order."""
+    def finished_lines(self) -> Iterator[tuple[int, Any]]:
+        """(input line number, id) of the kept records, read back from the file, in order."""
         if not self.kept:
             return
         with open(self.path, "rb") as stream:
@@ -328,7 +332,7 @@ class JsonLinesOutput:
                     return
                 line = _record_line_number(raw, self.path, n)
                 self.last_line = line
-                yield line
+                yield line, json.loads(raw).get("id")
 
     def problem(self, result: Any) -> str | None:
         return None  # any JSON result fits a JSON lines file
@@ -374,12 +378,13 @@ def _record_line_number(raw: bytes, path: Path, n: int) -> int:
     return line
 
 
-def skip_finished(records: Iterable[InputRecord], finished: Iterable[int], output: str,
+def skip_finished(records: Iterable[InputRecord], finished: Iterable[tuple[int, Any]], output: str,
                   source: str) -> Iterator[InputRecord]:
-    """The records not yet done: the first ones must be exactly the `finished` line numbers, in order
-    (the output was made from this input); the rest are yielded."""
+    """The records not yet done. The first ones must be exactly the `finished` (line number, id)
+    pairs, in order (the output was made from this input; an id of None is not compared); the
+    rest are yielded."""
     iterator = iter(records)
-    for position, done in enumerate(finished, 1):
+    for position, (done, done_id) in enumerate(finished, 1):
         record = next(iterator, None)
         if record is None:
             raise ResumeError(f"cannot resume {output}: it has a result for line {done}, but {source} ends "
@@ -388,6 +393,10 @@ def skip_finished(records: Iterable[InputRecord], finished: Iterable[int], outpu
             raise ResumeError(f"cannot resume {output}: its record {position} is for line {done}, but input "
                               f"{position} of {source} is line {record.line}; the output was made from "
                               f"another input")
+        if done_id is not None and record.id != done_id:
+            raise ResumeError(f"cannot resume {output}: its record for line {done} has id {done_id!r}, but "
+                              f"{source} line {done} has id {record.id!r}; the output was made from another "
+                              f"input")
     yield from iterator
 
 
@@ -396,14 +405,15 @@ class InProcess:
     """Run batches here, one after another, checking the model before each."""
 
     def __init__(self, run: Callable[[list[Any]], list[Any]], model_dir: str | Path | None = None,
-                 signature: dict[str, list[int]] | None = None) -> None:
-        self.run, self.model_dir, self.signature = run, model_dir, signature
+                 signature: dict[str, list[int]] | None = None,
+                 on_error: Callable[[BaseException], None] | None = None) -> None:
+        self.run, self.model_dir, self.signature, self.on_error = run, model_dir, signature, on_error
 
     def map(self, work: Iterable[list[InputRecord]]) -> Iterator[list[dict[str, Any]]]:
         for batch in work:
             if self.model_dir is not None and self.signature is not None:
                 check_model_unchanged(self.model_dir, self.signature)
-            yield run_records(self.run, batch)
+            yield run_records(self.run, batch, self.on_error)
 
     def close(self) -> None:
         pass
@@ -576,7 +586,8 @@ def _how_it_ended(process: subprocess.Popen[bytes]) -> str:
 
 
 def serve_worker(load: Callable[[dict[str, Any]], tuple[Callable[[list[Any]], list[Any]], str | None]],
-                 stdin: Any = None, stdout: Any = None) -> int:
+                 stdin: Any = None, stdout: Any = None,
+                 on_error: Callable[[BaseException], None] | None = None) -> int:
     """A worker's main loop: read `hello`, `load(hello)` -> (run, model directory), then answer
     every batch line with its output records, until stdin ends. Returns the exit status.
 
@@ -607,7 +618,7 @@ def serve_worker(load: Callable[[dict[str, Any]], tuple[Callable[[list[Any]], li
             send({"fatal": one_line(exc)})
             return 1
         records = [record_from_wire(item) for item in message["records"]]
-        send({"batch": message["batch"], "outputs": run_records(run, records)})
+        send({"batch": message["batch"], "outputs": run_records(run, records, on_error)})
     return 0
 
 

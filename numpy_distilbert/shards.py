@@ -187,11 +187,12 @@ class ShardWriter:
             if path.name not in listed:
                 path.unlink()
 
-    def finished_lines(self) -> Iterator[int]:
+    def finished_lines(self) -> Iterator[tuple[int, Any]]:
+        """(input line number, None) of every record the kept shards cover, in order."""
         for entry in self.entries:
             for line in entry_record_lines(self.directory, entry):
                 self.last_line = line
-                yield line
+                yield line, None
 
     def write(self, records: Sequence[dict[str, Any]]) -> None:
         self.pending.extend(records)
