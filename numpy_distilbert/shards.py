@@ -349,9 +349,11 @@ def _block_candidates(rows: NDArray[np.int64], scores: NDArray[np.float32],
     at least the k-th best is kept, so ties at the boundary are decided later by row number."""
     if scores.shape[1] <= k:
         return np.broadcast_to(rows, scores.shape).copy(), scores
-    kth = np.partition(scores, -k, axis=1)[:, -k]  # [Q]: each query's k-th best score
+    order = np.argpartition(-scores, k - 1, axis=1)[:, :k]  # [Q, k]: the k best, in no order
+    kth = np.take_along_axis(scores, order, axis=1).min(axis=1)  # [Q]: each query's k-th best score
     width = int((scores >= kth[:, None]).sum(axis=1).max())
-    order = np.argpartition(-scores, width - 1, axis=1)[:, :width]  # the `width` best (ties included)
+    if width > k:  # more scores equal the k-th best: keep them all (rarely needed)
+        order = np.argpartition(-scores, width - 1, axis=1)[:, :width]
     return rows[order], np.take_along_axis(scores, order, axis=1)
 
 
