@@ -450,7 +450,7 @@ class WorkerPool:
         self.todo: queue.Queue[tuple[int, list[InputRecord]] | None] = queue.Queue()
         self.workers: list[_Worker] = []
         self.threads: list[threading.Thread] = []
-        self.stopping = False
+        self.used = False
         hello_line = (json.dumps(hello) + "\n").encode("utf-8")
         try:
             for number in range(1, workers + 1):
@@ -514,7 +514,12 @@ class WorkerPool:
         self.answers.put(("ended", worker.number, None))
 
     def map(self, work: Iterable[list[InputRecord]]) -> Iterator[list[dict[str, Any]]]:
-        """Answers in batch order; the input is read only as far as the workers can take it."""
+        """Answers in batch order; the input is read only as far as the workers can take it.
+
+        Once per pool: the end of `work` is the end of the workers' input."""
+        if self.used:
+            raise RuntimeError("WorkerPool.map runs once per pool")
+        self.used = True
         source = iter(enumerate(work))
         pending: dict[int, list[dict[str, Any]]] = {}
         sent = next_out = 0
