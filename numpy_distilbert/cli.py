@@ -18,10 +18,15 @@ a pair makes sense: `classify`, and `qa`, whose lines are always JSON,
 
 Outputs: JSON on stdout. One input given as an argument prints as indented JSON; otherwise
 (or with `--jsonl`, and always for `embed`) every input gets one line of JSON, in input order.
-`embed -o FILE.npy` writes the vectors as one [N, D] matrix instead. On a sentence-transformers
-directory (one with modules.json) `embed` pools and normalises as the directory says, cutting
-inputs at its max_seq_length, unless `--pooling` is given. `similarity` prints a file's lines
-ranked against `--query`; `search` answers queries from an index of a corpus it builds once.
+`-o FILE.jsonl` writes them to a file instead, each line {"line": N, "result": ...} (or
+"error"), appended batch by batch in input order; `--resume` goes on with a killed run (see
+`numpy_distilbert.jobs`), and `--workers N` runs the batches in N processes, with the same output.
+`embed -o FILE.npy` writes the vectors as one [N, D] matrix, and `embed -o DIR` as float32 shards
+with their line numbers (`numpy_distilbert.shards`), which `search --index DIR` searches.
+On a sentence-transformers directory (one with modules.json) `embed` pools and normalises as
+the directory says, cutting inputs at its max_seq_length, unless `--pooling` is given.
+`similarity` prints a file's lines ranked against `--query`; `search` answers queries from an
+index of a corpus it builds once.
 An input that fails (a fill-mask line without [MASK], a line too long for the model, bad JSON
 for qa) is reported on stderr with its line number, and gets the line `{"error": ..., "line": N}` on
 stdout so that output lines stay aligned with input lines; the other lines' results are kept.
@@ -190,6 +195,12 @@ class _Parser(argparse.ArgumentParser):
         hint = f"see '{self.prog} --help'"
         report(f"{message} ({hint})")
         raise SystemExit(EXIT_USAGE)
+
+
+# `--workers` left out: a file of at least this many batches runs in one worker per core (measured
+# faster than one process with as many BLAS threads: README "From one file to a cluster"); a
+# shorter input, or one of unknown length (stdin), runs in this process, with no start-up to pay.
+AUTO_WORKERS_MIN_BATCHES = 16
 
 
 def _int_at_least(minimum: int, what: str) -> Callable[[str], int]:
@@ -514,9 +525,11 @@ def _io_options(command: Command) -> _Parser:
                             "the input) and run the rest; a torn or half-written last batch is redone")
     group.add_argument("--id-field", metavar="NAME",
                        help="with --field: copy each JSON line's NAME field into its output record as \"id\"")
-    group.add_argument("--workers", type=_positive_int, default=1,
-                       help="worker processes sharing the memory-mapped weights; same output, same order "
-                            "(default: 1, this process)")
+    group.add_argument("--workers", type=_positive_int, default=None,
+                       help="worker processes sharing the memory-mapped weights, 1 BLAS thread each by "
+                            "default; same output, same order. 1: this process only (default: one worker "
+                            f"per core for an input file of at least {AUTO_WORKERS_MIN_BATCHES} batches, "
+                            "the faster split measured on 2 cores; else 1)")
     group.add_argument("--threads", type=_positive_int, default=None,
                        help="BLAS threads per process (default: the cores shared out among the workers; "
                             "with one worker, the BLAS's own default)")
@@ -1140,6 +1153,7 @@ def _run_command(command: Command, args: argparse.Namespace) -> int:
     signature = model_signature(model_dir)
     batch_size = args.batch_size or _pipeline_batch_size()
     description = _job_description(command, args, model_dir, signature, batch_size)
+    args.workers = _workers(args, total, batch_size, pretty)
     executor = _executor(command, args, model_dir, signature)
     try:
         sink = _sink(kind, command, args, pretty, description, batch_size)
@@ -1172,6 +1186,17 @@ def _sink(kind: str, command: Command, args: argparse.Namespace, pretty: bool, d
 
     return ShardWriter(args.output, description, batch_size, args.shard_rows or DEFAULT_SHARD_ROWS,
                        args.resume, warn=lambda message: report(message, kind="warning"))
+
+
+def _workers(args: argparse.Namespace, total: int | None, batch_size: int, pretty: bool) -> int:
+    """--workers, or when left out: one per core for a long input file, else 1 (this process)."""
+    from numpy_distilbert.jobs import available_cores
+
+    if args.workers is not None:
+        return int(args.workers)
+    if pretty or total is None or total < AUTO_WORKERS_MIN_BATCHES * batch_size:
+        return 1
+    return available_cores()
 
 
 def _executor(command: Command, args: argparse.Namespace, model_dir: Any, signature: dict[str, Any]) -> Any:
@@ -1624,8 +1649,8 @@ def main(argv: list[str] | None = None) -> int:
 def _set_blas_threads(args: argparse.Namespace) -> None:
     """--threads for this process: BLAS reads its thread count once, when numpy is first imported."""
     threads = getattr(args, "threads", None)
-    if threads is None or getattr(args, "workers", 1) > 1:
-        return  # workers get theirs in their environment
+    if threads is None:
+        return  # (workers get theirs in their own environment, overriding this process's)
     if "numpy" in sys.modules:
         report("--threads has no effect here: numpy was imported before the command ran", kind="warning")
         return
