@@ -256,3 +256,26 @@ def test_job_options_are_checked(models, tmp_path):
     proc = run_cli("embed", "-m", models["mlm"], "-o", tmp_path / "full", "x")
     assert proc.returncode == 2 and "not empty" in proc.stderr
     assert (tmp_path / "full" / "mine.txt").read_text() == "keep me"
+
+
+# ------------------------------------------------------- processes x threads
+def test_the_cores_are_shared_out_and_an_override_wins():
+    assert jobs.threads_per_worker(2, cores=2) == 1 and jobs.threads_per_worker(1, cores=2) == 2
+    assert jobs.threads_per_worker(3, cores=2) == 1  # never 0 threads
+    assert jobs.threads_per_worker(2, threads=3, cores=2) == 3
+    assert jobs.blas_thread_environment(1)["OPENBLAS_NUM_THREADS"] == "1"
+
+
+def test_workers_left_out_means_one_per_core_only_for_a_long_file():
+    import argparse
+
+    from numpy_distilbert import cli
+
+    def chosen(workers, total, pretty=False):
+        return cli._workers(argparse.Namespace(workers=workers), total, batch_size=8, pretty=pretty)
+
+    long_file = cli.AUTO_WORKERS_MIN_BATCHES * 8
+    assert chosen(None, long_file) == jobs.available_cores()
+    assert chosen(None, long_file - 1) == 1 and chosen(None, None) == 1  # short, or stdin
+    assert chosen(None, long_file, pretty=True) == 1
+    assert chosen(3, 5) == 3
