@@ -1231,15 +1231,26 @@ def serve_worker() -> int:
     def load(hello: dict[str, Any]) -> tuple[Callable[[list[Any]], list[Any]], Any]:
         global _tracebacks
         _tracebacks = bool(hello.get("tracebacks"))
-        args = build_parser().parse_args(hello["argv"])
-        command = COMMANDS_BY_NAME[args.command]
-        try:
-            model_dir = _model_dir(command, args)
-            return _job_runner(command, args), model_dir
-        except (UsageError, RunError) as exc:
-            raise RuntimeError(_one_line(exc)) from None
+        return job_runner(hello["argv"])
 
     return serve(load, on_error=_show_traceback)
+
+
+def job_runner(argv: list[str]) -> tuple[Callable[[list[Any]], list[Any]], Any]:
+    """(batch function, model directory) of a command line such as ["classify", "-m", DIR, "--top-k",
+    "2"]: the loaded model with the command's options, mapping a list of inputs to one result each,
+    exactly as the CLI runs it. `jobs.run_records(run, records)` turns it into output records."""
+    try:
+        args = build_parser().parse_args(argv)
+    except SystemExit:  # the usage error is on stderr already
+        raise ValueError(f"not a valid command line: {' '.join(argv)}") from None
+    command = COMMANDS_BY_NAME.get(args.command)
+    if command is None:
+        raise ValueError(f"{args.command!r} is not a command that runs over inputs")
+    try:
+        return _job_runner(command, args), _model_dir(command, args)
+    except (UsageError, RunError) as exc:
+        raise RuntimeError(_one_line(exc)) from None
 
 
 def _run_verify(args: argparse.Namespace) -> int:
