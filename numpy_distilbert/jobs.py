@@ -606,7 +606,19 @@ def serve_worker(load: Callable[[dict[str, Any]], tuple[Callable[[list[Any]], li
         stdout.write((json.dumps(message, ensure_ascii=False, allow_nan=False) + "\n").encode("utf-8"))
         stdout.flush()
 
-    hello = json.loads(stdin.readline())
+    try:
+        return _serve(load, stdin, send, on_error)
+    except BrokenPipeError:  # the job's process is gone (killed): nobody is left to answer
+        return 1
+
+
+def _serve(load: Callable[[dict[str, Any]], tuple[Callable[[list[Any]], list[Any]], str | None]],
+           stdin: Any, send: Callable[[dict[str, Any]], None],
+           on_error: Callable[[BaseException], None] | None) -> int:
+    line = stdin.readline()
+    if not line:
+        return 1
+    hello = json.loads(line)
     try:
         run, model_dir = load(hello)
     except Exception as exc:

@@ -195,7 +195,9 @@ class ShardWriter:
                 yield line, None
 
     def write(self, records: Sequence[dict[str, Any]]) -> None:
-        self.pending.extend(records)
+        # Vectors wait as float32 arrays (4 bytes a value, not a Python float's 24) until their shard.
+        self.pending.extend({**r, "result": np.asarray(r["result"], dtype=SHARD_DTYPE)}
+                            if "result" in r else r for r in records)
         while len(self.pending) >= self.shard_records:
             self._write_shard(self.pending[: self.shard_records])
             self.pending = self.pending[self.shard_records:]
