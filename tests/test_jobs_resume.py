@@ -104,13 +104,15 @@ def test_two_workers_write_what_one_writes(models, corpus, reference, tmp_path):
 
 
 def cuts_near_the_end(data: bytes) -> list[int]:
-    """Byte lengths a kill mid-write could leave in the last three batches: inside a line, one byte
-    short of its newline, just after a newline (half a batch), and at batch boundaries."""
+    """Byte lengths a kill mid-write could leave around the last batch: just after each newline
+    (a whole batch, or half of one), in the middle of each line, one byte into the last line and
+    one byte short of its newline."""
     ends = [i + 1 for i, byte in enumerate(data) if byte == ord("\n")]
-    last = ends[-3 * BATCH - 1:]
-    cuts = set(last)
+    last = ends[-BATCH - 2:]
+    cuts = set(last[1:])
     for start, end in itertools.pairwise(last):
-        cuts.update({start + 1, (start + end) // 2, end - 1})
+        cuts.add((start + end) // 2)
+    cuts.update({last[-2] + 1, last[-1] - 1})
     return sorted(cuts)
 
 
