@@ -18,10 +18,15 @@ a pair makes sense: `classify`, and `qa`, whose lines are always JSON,
 
 Outputs: JSON on stdout. One input given as an argument prints as indented JSON; otherwise
 (or with `--jsonl`, and always for `embed`) every input gets one line of JSON, in input order.
-`embed -o FILE.npy` writes the vectors as one [N, D] matrix instead. On a sentence-transformers
-directory (one with modules.json) `embed` pools and normalises as the directory says, cutting
-inputs at its max_seq_length, unless `--pooling` is given. `similarity` prints a file's lines
-ranked against `--query`; `search` answers queries from an index of a corpus it builds once.
+`-o FILE.jsonl` writes them to a file instead, each line {"line": N, "result": ...} (or
+"error"), appended batch by batch in input order; `--resume` goes on with a killed run (see
+`numpy_distilbert.jobs`), and `--workers N` runs the batches in N processes, with the same output.
+`embed -o FILE.npy` writes the vectors as one [N, D] matrix, and `embed -o DIR` as float32 shards
+with their line numbers (`numpy_distilbert.shards`), which `search --index DIR` searches.
+On a sentence-transformers directory (one with modules.json) `embed` pools and normalises as
+the directory says, cutting inputs at its max_seq_length, unless `--pooling` is given.
+`similarity` prints a file's lines ranked against `--query`; `search` answers queries from an
+index of a corpus it builds once.
 An input that fails (a fill-mask line without [MASK], a line too long for the model, bad JSON
 for qa) is reported on stderr with its line number, and gets the line `{"error": ..., "line": N}` on
 stdout so that output lines stay aligned with input lines; the other lines' results are kept.
@@ -59,6 +64,7 @@ import traceback
 import warnings
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, BinaryIO, NoReturn
 
 from numpy_distilbert import finetune  # standard library only until it runs
@@ -192,6 +198,12 @@ class _Parser(argparse.ArgumentParser):
         raise SystemExit(EXIT_USAGE)
 
 
+# `--workers` left out: a file of at least this many batches runs in one worker per core (measured
+# faster than one process with as many BLAS threads: README "From one file to a cluster"); a
+# shorter input, or one of unknown length (stdin), runs in this process, with no start-up to pay.
+AUTO_WORKERS_MIN_BATCHES = 16
+
+
 def _int_at_least(minimum: int, what: str) -> Callable[[str], int]:
     """An argparse `type` that accepts integers >= minimum and names `what` otherwise."""
 
@@ -319,10 +331,8 @@ def _embed_args(p: argparse.ArgumentParser) -> None:
                         "pooling and normalisation, from its modules.json, cutting inputs at its "
                         "max_seq_length; mean for any other model)")
     p.add_argument("--normalize", action="store_true", help="scale every vector to unit length (L2)")
-    p.add_argument("-o", "--output", metavar="FILE.npy",
-                   help="write the vectors to FILE.npy as one [N, D] matrix (numpy.save; the computing "
-                        "dtype, float32 by default) instead of JSON lines; an existing FILE is overwritten. "
-                        "The row of an input that failed is NaN (its error is on stderr)")
+    p.add_argument("--shard-rows", type=_positive_int, default=None,
+                   help="with -o DIR: rows per shard, rounded up to whole batches (default: 16384)")
     p.add_argument("--truncation", action="store_true", help="cut inputs longer than the model allows")
 
 
@@ -500,6 +510,30 @@ def _io_options(command: Command) -> _Parser:
                        help="one line of JSON per input (the default of this command)" if command.compact
                        else "one line of JSON per input, even for a single argument")
     group.add_argument("--no-progress", action="store_true", help="no progress bar on stderr")
+    if command.name == "embed":
+        output_help = ("FILE.npy: one [N, D] matrix (numpy.save, the computing dtype; the row of an input "
+                       "that failed is NaN; held in memory until the end). FILE.jsonl: JSON lines as for "
+                       "any command. Any other PATH is a directory of float32 .npy shards with an index of "
+                       "line numbers (resumable; what `search --index DIR` reads)")
+    else:
+        output_help = "write JSON lines to FILE instead of stdout"
+    group.add_argument("-o", "--output", metavar="FILE.jsonl" if command.name != "embed" else "PATH",
+                       help=output_help + ". In a file every line is {\"line\": N, \"result\": ...} or "
+                       "{\"line\": N, \"error\": ...}, in input order, appended batch by batch; an existing "
+                       "FILE is replaced unless --resume")
+    group.add_argument("--resume", action="store_true",
+                       help="with -o: keep the results already in the output (checked line by line against "
+                            "the input) and run the rest; a torn or half-written last batch is redone")
+    group.add_argument("--id-field", metavar="NAME",
+                       help="with --field: copy each JSON line's NAME field into its output record as \"id\"")
+    group.add_argument("--workers", type=_positive_int, default=None,
+                       help="worker processes sharing the memory-mapped weights, 1 BLAS thread each by "
+                            "default; same output, same order. 1: this process only (default: one worker "
+                            f"per core for an input file of at least {AUTO_WORKERS_MIN_BATCHES} batches, "
+                            "the faster split measured on 2 cores; else 1)")
+    group.add_argument("--threads", type=_positive_int, default=None,
+                       help="BLAS threads per process (default: the cores shared out among the workers; "
+                            "with one worker, the BLAS's own default)")
     what = "inputs per forward pass" if command.task else "lines per write"
     _add_pipeline_option(group, "--batch-size", type=_positive_int,
                          default_text=lambda: str(_pipeline_batch_size()),
@@ -567,6 +601,12 @@ class Item:
     number: int
     value: Any = None
     problem: str | None = None
+    id: Any = None  # the --id-field value of a JSON line
+
+    def record(self) -> Any:
+        from numpy_distilbert.jobs import InputRecord
+
+        return InputRecord(self.number, self.value, self.id, self.problem)
 
 
 def _open_input(path: str) -> tuple[BinaryIO, str, int | None]:
@@ -644,6 +684,8 @@ def _items(args: argparse.Namespace, command: Command) -> tuple[Iterable[Item], 
     split_into_words = getattr(args, "is_split_into_words", False)
     if split_into_words and field is None:
         raise UsageError("--is-split-into-words reads lists of words from JSON lines: give --field NAME too")
+    if getattr(args, "id_field", None) is not None and field is None:
+        raise UsageError("--id-field names a field of JSON lines: give --field NAME too")
     if texts:
         if args.input:
             raise UsageError("give either TEXT arguments or -i FILE, not both")
@@ -660,24 +702,29 @@ def _items(args: argparse.Namespace, command: Command) -> tuple[Iterable[Item], 
     stream, name, total = _open_input(args.input)
     where = f"{name} line"
 
-    def parse(text: str) -> tuple[Any, str | None]:
+    id_field = getattr(args, "id_field", None)
+
+    def parse(text: str) -> tuple[Any, Any, str | None]:
         if field is None:
-            return command.combine(text, None), None
+            return command.combine(text, None), None, None
         texts, problem = _json_fields_of(text, field, pair_field, words=split_into_words)
-        return (None, problem) if texts is None else (command.combine(*texts), None)
+        if texts is None:
+            return None, None, problem
+        ident, problem = (None, None) if id_field is None else _json_id_of(text, id_field)
+        return (None, None, problem) if problem else (command.combine(*texts), ident, None)
 
     def generate() -> Iterator[Item]:
         try:
             warned = False
             for number, text, problem in _lines(stream, name):
-                value = None
+                value = ident = None
                 if problem is None and text is not None:
                     if field is None and not warned and _is_json_object(text):
                         warned = True  # once: read as text, as asked, but say what --field is for
                         report(f"{where} {number} is a JSON object, read as plain text; pass --field NAME "
                                f"to take the input from its NAME field", kind="warning")
-                    value, problem = parse(text)
-                yield Item(f"{where} {number}", number, value, problem)
+                    value, ident, problem = parse(text)
+                yield Item(f"{where} {number}", number, value, problem, ident)
         finally:
             if stream is not sys.stdin.buffer:
                 stream.close()
@@ -739,6 +786,20 @@ def _json_fields_of(
         elif not isinstance(value, str):
             return None, f"field {name!r} must be a string, got {_JSON_TYPES.get(type(value), '?')}"
     return (record[field], None if pair_field is None else record[pair_field]), None
+
+
+def _json_id_of(text: str, id_field: str) -> tuple[Any, str | None]:
+    """(the --id-field value of a JSON line, None), or (None, why it has none). A line that got here
+    parsed already, as an object."""
+    value = json.loads(text).get(id_field)
+    if value is None:
+        return None, f"the JSON object has no {id_field!r} field (--id-field)"
+    if isinstance(value, (dict, list)):
+        kind = _JSON_TYPES[type(value)]
+        return None, f"field {id_field!r} (--id-field) must be a string or a number, got {kind}"
+    if isinstance(value, float) and value - value != 0:  # NaN or infinity: strict JSON cannot write it back
+        return None, f"field {id_field!r} (--id-field) is not a finite number"
+    return value, None
 
 
 def _chunks(items: Iterable[Item], size: int) -> Iterator[list[Item]]:
@@ -859,23 +920,27 @@ def _json_or_problem(result: Any, pretty: bool) -> tuple[str | None, str | None]
 
 
 class JsonLines:
-    """Where results go by default: JSON on stdout, one line per input (or one indented result)."""
+    """Where results go by default: JSON on stdout, one line per input (or one indented result).
 
-    def __init__(self, pretty: bool) -> None:
-        self.pretty = pretty
+    Each line is the bare result (or {"error": ..., "line": N} for a failed input), as before jobs
+    had files; with `numbered` (--id-field) it is the whole output record.
+    """
 
-    def put(self, item: Item, result: Any) -> str | None:
-        """Write one result; returns why it could not be written, or None."""
-        text, problem = _json_or_problem(_plain(result), self.pretty)
-        if problem is None:
-            _emit(f"{text}\n")
-        return problem
+    def __init__(self, pretty: bool, numbered: bool = False) -> None:
+        self.pretty, self.numbered = pretty, numbered
 
-    def failed(self, item: Item) -> None:
-        if not self.pretty:  # keep output lines aligned with input lines
-            _write({"error": item.problem, "line": item.number}, pretty=False)
+    def problem(self, result: Any) -> str | None:
+        return None
 
-    def flush(self) -> None:
+    def write(self, records: list[dict[str, Any]]) -> None:
+        for record in records:
+            if self.numbered:
+                _emit(_json_text(record, pretty=self.pretty) + "\n")
+            elif "error" in record:
+                if not self.pretty:  # keep output lines aligned with input lines
+                    _write({"error": record["error"], "line": record["line"]}, pretty=False)
+            else:
+                _emit(_json_text(record["result"], self.pretty) + "\n")
         _flush_stdout()
 
     def close(self) -> None:
@@ -883,25 +948,31 @@ class JsonLines:
 
 
 class NpyMatrix:
-    """`embed -o FILE.npy`: every input's vector as one row of an [N, D] matrix (NaN for a failure)."""
+    """`embed -o FILE.npy`: every input's vector as one row of an [N, D] matrix (NaN for a failure).
 
-    def __init__(self, path: str) -> None:
-        self.path = path
+    The rows wait in memory until the end (a directory of shards is the corpus-sized output)."""
+
+    def __init__(self, path: str, dtype: str) -> None:
+        self.path, self.dtype = path, dtype
         self.rows: list[Any] = []  # [D] arrays, None for an input that failed
+        self.width: int | None = None
 
-    def put(self, item: Item, result: Any) -> str | None:
-        if getattr(result, "ndim", None) != 1:
+    def problem(self, result: Any) -> str | None:
+        if not isinstance(result, list) or not result or isinstance(result[0], list):
             return "one vector per input is needed for a matrix: --pooling none gives one per token"
-        if self.rows and any(r is not None and r.shape != result.shape for r in self.rows):
-            return f"a vector of {result.shape[0]} values does not fit a matrix of other lengths"
-        self.rows.append(result)
+        if self.width is not None and len(result) != self.width:
+            return f"a vector of {len(result)} values does not fit a matrix of other lengths"
         return None
 
-    def failed(self, item: Item) -> None:
-        self.rows.append(None)
+    def write(self, records: list[dict[str, Any]]) -> None:
+        import numpy as np
 
-    def flush(self) -> None:
-        pass
+        for record in records:
+            if "result" in record:
+                self.width = len(record["result"])
+                self.rows.append(np.asarray(record["result"], dtype=self.dtype))
+            else:
+                self.rows.append(None)
 
     def close(self) -> None:
         import numpy as np
@@ -918,11 +989,6 @@ class NpyMatrix:
             raise OutputError(f"cannot write {self.path}: {exc.strerror or exc}") from None
 
 
-def _plain(result: Any) -> Any:
-    """NumPy arrays (embed) as nested lists, for JSON."""
-    return result.tolist() if type(result).__module__ == "numpy" else result
-
-
 def run_inputs(
     run: Callable[[list[Any]], list[Any]],
     items: Iterable[Item],
@@ -930,40 +996,54 @@ def run_inputs(
     pretty: bool,
     batch_size: int,
     progress: Progress,
-    sink: JsonLines | NpyMatrix | None = None,
+    sink: Any = None,
 ) -> int:
-    """Run `run` over the inputs in batches, writing one result per input. Returns the exit status.
+    """Run `run` over the inputs in batches of `batch_size` in this process, writing one result per
+    input to `sink` (default: JSON on stdout). Returns the exit status."""
+    from numpy_distilbert.jobs import InProcess
 
-    A batch that fails is retried one input at a time, so one bad input costs only its own result.
-    Results go to `sink` (default: JSON on stdout).
-    """
+    where = {item.number: item.where for item in items} if isinstance(items, list) else None
+    records = (item.record() for item in items)
     sink = JsonLines(pretty) if sink is None else sink
+    executor = InProcess(run, on_error=_show_traceback)
+    return _run_job(executor, records, lambda n: where[n] if where else f"line {n}", sink, batch_size,
+                    progress)
+
+
+def _run_job(executor: Any, records: Iterable[Any], where: Callable[[int], str], sink: Any, batch_size: int,
+             progress: Progress) -> int:
+    """Batches of records through `executor`, their output records written in order to `sink`.
+
+    A sink that can resume (a file or shard directory) first gives the lines it holds: those must be
+    the input's first records, and are skipped. Returns the exit status."""
+    from numpy_distilbert.jobs import JobError, ResumeError, batches, skip_finished
+
     failures = 0
-    for chunk in _chunks(items, batch_size):
-        good = [item for item in chunk if item.problem is None]
-        results: dict[int, Any] = {}
-        if good:
-            try:
-                outputs = run([item.value for item in good])
-                results = {id(item): out for item, out in zip(good, outputs, strict=True)}
-            except Exception:
-                for item in good:
-                    try:
-                        results[id(item)] = run([item.value])[0]
-                    except Exception as exc:
-                        _show_traceback(exc)
-                        item.problem = _one_line(exc)
-        for item in chunk:
-            if item.problem is None:
-                item.problem = sink.put(item, results[id(item)])
-            if item.problem is not None:
-                failures += 1
-                report(f"{item.where}: {item.problem}")
-                sink.failed(item)
-        sink.flush()
-        progress.update(len(chunk))
-    progress.close()
-    sink.close()
+    try:
+        if hasattr(sink, "finished_lines"):
+            records = skip_finished(records, sink.finished_lines(), str(getattr(sink, "path", "")),
+                                    "the input")
+        for outputs in executor.map(batches(records, batch_size)):
+            for record in outputs:
+                problem = sink.problem(record["result"]) if "result" in record else None
+                if problem is not None:
+                    record.pop("result")
+                    record["error"] = problem
+            sink.write(outputs)
+            for record in outputs:
+                if "error" in record:
+                    failures += 1
+                    report(f"{where(record['line'])}: {record['error']}")
+            progress.update(len(outputs))
+        progress.close()
+        sink.close()
+    except ResumeError as exc:
+        raise UsageError(_one_line(exc)) from None
+    except JobError as exc:
+        raise OutputError(_one_line(exc)) from None
+    finally:
+        progress.close()
+        executor.close()
     return EXIT_FAILED if failures else EXIT_OK
 
 
@@ -998,29 +1078,184 @@ def _raise_if_too_long(pipe: Any, value: Any, text_pair: str | None, exc: Except
         ) from exc
 
 
+def _job_runner(command: Command, args: argparse.Namespace) -> Callable[[list[Any]], list[Any]]:
+    """The loaded model (or tokenizer) of a command, as a batch function: inputs -> results."""
+    if command.task is None:  # tokenize: the tokenizer only
+        return _tokenize_runner(_load_tokenizer(args), args.no_special_tokens)
+    if command.name == "embed" and args.pooling is None and _is_sentence_model(args):
+        return _sentence_runner(_load_sentence_model(args), args.normalize)
+    return _pipeline_runner(command, args, _load_pipeline(command, args))
+
+
+def _model_dir(command: Command, args: argparse.Namespace) -> Any:
+    """The directory the command's files are read from (for the model-changed checks)."""
+    if command.task is None:
+        return _tokenizer_dir(args.model, args.revision)
+    from numpy_distilbert.hub import ModelNotFoundError, resolve_model
+
+    try:
+        return resolve_model(args.model, revision=args.revision)
+    except ModelNotFoundError as exc:
+        raise UsageError(exc) from None
+
+
+# Options that say how a job runs, not what it computes: a resumed job may change them.
+RUN_CONTROL_OPTIONS = frozenset({"command", "texts", "input", "output", "resume", "workers", "threads",
+                                 "no_progress", "traceback", "jsonl", "argv"})
+
+
+def _job_description(command: Command, args: argparse.Namespace, model_dir: Any,
+                     signature: dict[str, Any], batch_size: int) -> dict[str, Any]:
+    """What an output file or shard directory was made by: checked on --resume."""
+    from numpy_distilbert.jobs import JOB_FORMAT
+
+    options = {k: v for k, v in sorted(vars(args).items()) if k not in RUN_CONTROL_OPTIONS}
+    return {"format": JOB_FORMAT, "command": command.name, "options": options, "batch_size": batch_size,
+            "model": {"directory": str(Path(model_dir).resolve()), "files": signature}}
+
+
+def _output_kind(command: Command, path: str | None) -> str:
+    """"stdout", "jsonl", "npy" (embed: one matrix) or "shards" (embed: a directory)."""
+    if path is None:
+        return "stdout"
+    if command.name != "embed":
+        return "jsonl"
+    suffix = Path(path).suffix.lower()
+    return {".npy": "npy", ".jsonl": "jsonl", ".json": "jsonl"}.get(suffix, "shards")
+
+
+def _check_job_options(command: Command, args: argparse.Namespace, kind: str) -> None:
+    if args.resume and kind in ("stdout", "npy"):
+        what = "-o FILE.jsonl or -o DIR" if command.name == "embed" else "-o FILE.jsonl"
+        raise UsageError(f"--resume continues an output file: give {what}"
+                         + (" (a .npy matrix is written whole at the end)" if kind == "npy" else ""))
+    if kind in ("npy", "shards") and args.pooling == "none":
+        raise UsageError("-o writes one vector per input: --pooling none gives one per token")
+    if getattr(args, "shard_rows", None) is not None and kind != "shards":
+        raise UsageError("--shard-rows sets the size of the shards of -o DIR")
+
+
 def _run_command(command: Command, args: argparse.Namespace) -> int:
+    from numpy_distilbert.jobs import JobError, ResumeError, model_signature
+
     if command.needs_model and not args.model:  # before any loading (or downloading) of the default model
         raise UsageError(
             f"{command.name} needs --model: {command.needs_model}; "
             f"the default model has no {command.task} head"
         )
-    if getattr(args, "output", None) is not None and args.pooling == "none":
-        raise UsageError("-o writes one vector per input: --pooling none gives one per token")
+    kind = _output_kind(command, args.output)
+    _check_job_options(command, args, kind)
     items, total, pretty = _items(args, command)
-    if command.task is None:  # tokenize: the tokenizer only
-        run = _tokenize_runner(_load_tokenizer(args), args.no_special_tokens)
-        batch_size = args.batch_size or _pipeline_batch_size()
-    elif command.name == "embed" and args.pooling is None and _is_sentence_model(args):
-        model = _load_sentence_model(args)
-        run, batch_size = _sentence_runner(model, args.normalize), args.batch_size or _pipeline_batch_size()
-    else:
-        pipe = _load_pipeline(command, args)
-        run, batch_size = _pipeline_runner(command, args, pipe), pipe.batch_size
-    sink = NpyMatrix(args.output) if getattr(args, "output", None) is not None else JsonLines(pretty)
+    where_of: dict[int, str] = {}
+    if isinstance(items, list):  # arguments: say "argument 2", not "line 2"
+        where_of = {item.number: item.where for item in items}
+    prefix = f"{'stdin' if args.input == '-' else args.input} line"
+
+    def where(number: int) -> str:
+        return where_of.get(number) or f"{prefix} {number}"
+
+    model_dir = _model_dir(command, args)
+    signature = model_signature(model_dir)
+    batch_size = args.batch_size or _pipeline_batch_size()
+    description = _job_description(command, args, model_dir, signature, batch_size)
+    args.workers = _workers(args, total, batch_size, pretty)
+    executor = _executor(command, args, model_dir, signature)
+    try:
+        sink = _sink(kind, command, args, pretty, description, batch_size)
+    except ResumeError as exc:
+        executor.close()
+        raise UsageError(_one_line(exc)) from None
+    except JobError as exc:
+        executor.close()
+        raise OutputError(_one_line(exc)) from None
+    except BaseException:
+        executor.close()
+        raise
     on_terminal = sys.stderr is not None and sys.stderr.isatty()
     enabled = not args.no_progress and on_terminal and (total is None or total > batch_size)
     progress = Progress(command.name, total, enabled)
-    return run_inputs(run, items, total, pretty, batch_size, progress, sink)
+    return _run_job(executor, (item.record() for item in items), where, sink, batch_size, progress)
+
+
+def _sink(kind: str, command: Command, args: argparse.Namespace, pretty: bool, description: dict[str, Any],
+          batch_size: int) -> Any:
+    if kind == "stdout":
+        return JsonLines(pretty, numbered=args.id_field is not None)
+    if kind == "npy":
+        return NpyMatrix(args.output, args.dtype)
+    if kind == "jsonl":
+        from numpy_distilbert.jobs import JsonLinesOutput
+
+        return JsonLinesOutput(args.output, description, batch_size, args.resume)
+    from numpy_distilbert.shards import DEFAULT_SHARD_ROWS, ShardWriter
+
+    return ShardWriter(args.output, description, batch_size, args.shard_rows or DEFAULT_SHARD_ROWS,
+                       args.resume, warn=lambda message: report(message, kind="warning"))
+
+
+def _workers(args: argparse.Namespace, total: int | None, batch_size: int, pretty: bool) -> int:
+    """--workers, or when left out: one per core for a long input file, else 1 (this process)."""
+    from numpy_distilbert.jobs import available_cores
+
+    if args.workers is not None:
+        return int(args.workers)
+    if pretty or total is None or total < AUTO_WORKERS_MIN_BATCHES * batch_size:
+        return 1
+    return available_cores()
+
+
+def _executor(command: Command, args: argparse.Namespace, model_dir: Any, signature: dict[str, Any]) -> Any:
+    """This process (one worker), or a pool of worker processes each loading the model itself."""
+    from numpy_distilbert.jobs import InProcess, WorkerPool, blas_thread_environment, threads_per_worker
+
+    if args.workers == 1:
+        return InProcess(_job_runner(command, args), model_dir, signature, on_error=_show_traceback)
+    threads = threads_per_worker(args.workers, args.threads)
+    package_root = str(Path(__file__).resolve().parent.parent)
+    env = {**os.environ, **blas_thread_environment(threads),
+           "PYTHONPATH": os.pathsep.join(p for p in (package_root, os.environ.get("PYTHONPATH")) if p)}
+    worker = [sys.executable, "-c", "import sys; from numpy_distilbert.cli import serve_worker; "
+                                    "sys.exit(serve_worker())"]
+    hello = {"argv": args.argv, "signature": signature, "tracebacks": _tracebacks}
+    try:
+        return WorkerPool(worker, hello, args.workers, env=env)
+    except Exception as exc:
+        raise RunError(f"cannot start {args.workers} workers: {_one_line(exc)}") from None
+
+
+def serve_worker() -> int:
+    """A worker process of `--workers N`: loads the command's model from the job's own command line,
+    then answers batches on stdin/stdout (see `jobs.serve_worker`)."""
+    from numpy_distilbert.jobs import serve_worker as serve
+
+    handler = _ReportHandler(logging.WARNING)
+    for name in LOGGERS:
+        logging.getLogger(name).addHandler(handler)
+    warnings.showwarning = _show_warning
+
+    def load(hello: dict[str, Any]) -> tuple[Callable[[list[Any]], list[Any]], Any]:
+        global _tracebacks
+        _tracebacks = bool(hello.get("tracebacks"))
+        return job_runner(hello["argv"])
+
+    return serve(load, on_error=_show_traceback)
+
+
+def job_runner(argv: list[str]) -> tuple[Callable[[list[Any]], list[Any]], Any]:
+    """(batch function, model directory) of a command line such as ["classify", "-m", DIR, "--top-k",
+    "2"]: the loaded model with the command's options, mapping a list of inputs to one result each,
+    exactly as the CLI runs it. `jobs.run_records(run, records)` turns it into output records."""
+    try:
+        args = build_parser().parse_args(argv)
+    except SystemExit:  # the usage error is on stderr already
+        raise ValueError(f"not a valid command line: {' '.join(argv)}") from None
+    command = COMMANDS_BY_NAME.get(args.command)
+    if command is None:
+        raise ValueError(f"{args.command!r} is not a command that runs over inputs")
+    try:
+        return _job_runner(command, args), _model_dir(command, args)
+    except (UsageError, RunError) as exc:
+        raise RuntimeError(_one_line(exc)) from None
 
 
 def _run_verify(args: argparse.Namespace) -> int:
@@ -1101,8 +1336,11 @@ def _add_search_parser(sub: Any, after: _Parser) -> None:
         parents=[_model_options(), after],
     )
     p.add_argument("queries", nargs="*", metavar="QUERY", help="queries (else -i FILE or stdin)")
-    p.add_argument("--corpus", required=True, metavar="FILE", help="the texts to search, one per line")
-    p.add_argument("--index", required=True, metavar="PATH.npy", help="the index file (built if missing)")
+    p.add_argument("--corpus", metavar="FILE", help="the texts to search, one per line (with --index DIR: "
+                                                     "optional, adds each result's text)")
+    p.add_argument("--index", required=True, metavar="PATH.npy|DIR",
+                   help="the index file (built if missing), or a directory of shards written by "
+                        "`embed -o DIR`, searched by cosine with the model and options that embedded it")
     p.add_argument("--block-rows", type=_positive_int, default=SEARCH_BLOCK_ROWS,
                    help=f"index rows read at a time (default: {SEARCH_BLOCK_ROWS})")
     _sentence_io_arguments(p)
@@ -1314,6 +1552,11 @@ def _run_search(args: argparse.Namespace) -> int:
     queries = list(args.queries) or [text for _, text in _text_lines(_input_path(args))]
     if not queries:
         raise UsageError("no query to search for")
+    if os.path.isdir(args.index):
+        return _search_shards(args, queries)
+    if args.corpus is None:
+        raise UsageError("--corpus FILE is needed to build or check an index file (or give --index DIR, "
+                         "a directory of shards from `embed -o DIR`)")
     corpus_sha256 = _file_sha256(args.corpus)
     model = _load_sentence_model(args)
     description = _index_description(model, corpus_sha256)
@@ -1330,6 +1573,59 @@ def _run_search(args: argparse.Namespace) -> int:
         for query, query_rows, query_scores in zip(batch, rows, scores, strict=True):
             results = [_match(numbers[r], texts[int(numbers[r])], s) for r, s in zip(query_rows, query_scores,
                                                                                         strict=True)]
+            _write({"query": query, "results": results}, pretty=False)
+    return EXIT_OK
+
+
+def _search_shards(args: argparse.Namespace, queries: list[str]) -> int:
+    """`search --index DIR`: the queries embedded as the shards were, then top-k cosine over the
+    memory-mapped shards, block by block."""
+    import numpy as np
+
+    from numpy_distilbert.jobs import ModelChangedError, check_model_unchanged
+    from numpy_distilbert.shards import open_shards, row_lines, top_k_cosine
+
+    try:
+        shards = open_shards(args.index)
+    except ValueError as exc:
+        raise UsageError(_one_line(exc)) from None
+    stored = shards.description
+    if not isinstance(stored, dict) or stored.get("command") != "embed" or not isinstance(
+            stored.get("options"), dict) or not isinstance(stored.get("model"), dict):
+        raise UsageError(f"{args.index} was not written by `embed -o DIR`")
+    if shards.rows == 0:
+        raise UsageError(f"{args.index} holds no vectors")
+    model_dir = Path(stored["model"]["directory"])
+    if args.model is not None and Path(_model_dir(COMMANDS_BY_NAME["embed"], args)).resolve() != model_dir:
+        raise UsageError(f"{args.index} was embedded with {model_dir}, not {args.model}: queries must be "
+                         f"embedded by the same model (leave out --model to use it)")
+    try:
+        check_model_unchanged(model_dir, stored["model"]["files"])
+    except ModelChangedError as exc:
+        raise UsageError(f"{args.index}: {_one_line(exc)}") from None
+    embed_args = argparse.Namespace(**(stored["options"] | {"model": str(model_dir), "revision": None}))
+    run = _job_runner(COMMANDS_BY_NAME["embed"], embed_args)
+    k = args.top_k or shards.rows
+    batch_size = args.batch_size or _pipeline_batch_size()
+    for start in range(0, len(queries), batch_size):
+        batch = queries[start : start + batch_size]
+        try:
+            vectors = np.stack([np.asarray(v, dtype=np.float32) for v in run(batch)])  # [Q, D]
+        except Exception as exc:
+            _show_traceback(exc)
+            raise RunError(f"cannot embed the queries: {_one_line(exc)}") from None
+        rows, scores = top_k_cosine(shards.vectors, vectors, k, args.block_rows)
+        lines = row_lines(shards, rows)  # [Q, k]
+        wanted = {int(n) for n in lines.ravel()}
+        texts = {} if args.corpus is None else {
+            n: text for n, text in _text_lines(args.corpus) if n in wanted}
+        for query, query_lines, query_scores in zip(batch, lines, scores, strict=True):
+            results = []
+            for line, score in zip(query_lines, query_scores, strict=True):
+                match: dict[str, Any] = {"line": int(line), "score": float(score)}
+                if args.corpus is not None:
+                    match["text"] = texts.get(int(line))
+                results.append(match)
             _write({"query": query, "results": results}, pretty=False)
     return EXIT_OK
 
@@ -1372,6 +1668,8 @@ def main(argv: list[str] | None = None) -> int:
     global _tracebacks
     parser = build_parser()
     args = parser.parse_args(argv)
+    args.argv = list(sys.argv[1:] if argv is None else argv)  # what a worker process parses again
+    _set_blas_threads(args)
     if args.command is None:
         parser.print_help(sys.stderr)
         return EXIT_USAGE
@@ -1389,6 +1687,19 @@ def main(argv: list[str] | None = None) -> int:
         warnings.showwarning, _tracebacks = saved
         for name in LOGGERS:
             logging.getLogger(name).removeHandler(handler)
+
+
+def _set_blas_threads(args: argparse.Namespace) -> None:
+    """--threads for this process: BLAS reads its thread count once, when numpy is first imported."""
+    threads = getattr(args, "threads", None)
+    if threads is None:
+        return  # (workers get theirs in their own environment, overriding this process's)
+    if "numpy" in sys.modules:
+        report("--threads has no effect here: numpy was imported before the command ran", kind="warning")
+        return
+    from numpy_distilbert.jobs import blas_thread_environment
+
+    os.environ.update(blas_thread_environment(threads))
 
 
 def _main(args: argparse.Namespace) -> int:

@@ -83,3 +83,9 @@ DISTILL_STEP_FP64 = 1e-9
 # all-MiniLM-L6-v2.
 INIT_FOLD_FP32 = 1e-6
 INIT_FOLD_FP64 = 1e-6
+
+# The same float32 model run with another BLAS thread count (OpenBLAS may split a product's sums
+# differently): scores and embedding values of the tiny test checkpoints, measured up to ~2e-7.
+BLAS_THREADS_FP32 = 1e-6
+# A float32 cosine (shards.top_k_cosine) against the float64 one, for short test vectors.
+COSINE_FP32 = 1e-6
