@@ -43,7 +43,8 @@ are memory-mapped, so the worker processes of one machine share one copy in the 
 A model directory that changes while a job runs (a file added, removed, rewritten) fails
 that job with `ModelChangedError` instead of mixing two models' results: `map_pipeline`
 records the files' sizes and modification times when it builds the graph, and each
-partition checks them before it runs. A later job sees the new files and reloads.
+partition checks them before it runs. A later job sees the new files and reloads. Workers
+that hold their own copies of a model (other modification times) pass `check_model=False`.
 
 Bad input is refused with the partition and item (Bag) or the index label (DataFrame) that
 holds it: a non-string text, a record without the field. An unknown task or option, or a
@@ -224,6 +225,7 @@ def map_pipeline(
     batch_size: int | None = None,
     dtype: Any = np.float32,
     revision: str | None = None,
+    check_model: bool = True,
     **options: Any,
 ) -> Any:
     """Run `task` with `model` on every item of a Dask collection, lazily; see the module docstring.
@@ -237,6 +239,10 @@ def map_pipeline(
         unless renamed here.
     batch_size: rows per forward pass inside a partition (default: the pipeline's).
     dtype: np.float32 (default) or np.float64.  revision: for model ids.
+    check_model: compare the model directory's files (sizes, modification times) on every
+        partition with what they were here, when the job was built (ModelChangedError if they
+        differ). Pass False when the workers hold their own copies of the model, whose
+        modification times differ from the client's.
     options: the pipeline's call options (`top_k`, `candidate_labels`, ...), or
         SentenceTransformer.encode's `normalize_embeddings` / `output_value` for "embed".
 
@@ -251,7 +257,10 @@ def map_pipeline(
         from numpy_distilbert._checks import as_int
 
         batch_size = as_int(batch_size, "batch_size", minimum=1)
+    if not isinstance(check_model, bool):
+        raise TypeError(f"check_model must be True or False, got {check_model!r}")
     reference, prints = _model_reference(model)
+    prints = prints if check_model else None
     job = Job(name, reference, revision, _dtype_name(dtype), batch_size, dict(options),
               text_field, pair, prints)  # fmt: skip
 
