@@ -18,7 +18,7 @@ REPO = Path(__file__).resolve().parent.parent
 PACKAGES = ("numpy_distilbert", "tokenizer")
 PROJECT = set(PACKAGES)
 # Optional imports, each made inside a function and each named by an extra.
-OPTIONAL = {"huggingface_hub": "hub", "transformers": "test", "torch": "test"}
+OPTIONAL = {"huggingface_hub": "hub", "transformers": "test", "torch": "test", "dask": "dask"}
 
 
 def pyproject() -> dict:
