@@ -276,10 +276,16 @@ class _MaskedLMHead:
         decoder = MLM_PREFIX + "decoder.weight"
         # A stored matrix wins, tied or not, as transformers loads it; else the embeddings *are* it.
         self.tied = decoder not in checkpoint
-        self.decoder = bert.word_embeddings if self.tied else checkpoint.take(decoder, (v, d), dtype, why)
+        self._bert = bert
+        self._own_decoder = None if self.tied else checkpoint.take(decoder, (v, d), dtype, why)
         self.bias = self._bias(checkpoint, v, dtype)
         self.activation = bert.activation
         self.eps = bert.eps
+
+    @property
+    def decoder(self) -> np.ndarray:
+        """The output matrix [V, D]: the encoder's (live) word-embedding table when tied."""
+        return self._bert.word_embeddings if self._own_decoder is None else self._own_decoder
 
     @staticmethod
     def _bias(checkpoint: Checkpoint, v: int, dtype: np.dtype) -> np.ndarray:
@@ -308,10 +314,8 @@ class _MaskedLMHead:
             self.transform = (writable(self.transform[0]), writable(self.transform[1]))
             self.transform_norm = (writable(self.transform_norm[0]), writable(self.transform_norm[1]))
             self.bias = writable(self.bias)
-            if not self.tied:
-                self.decoder = writable(self.decoder)
-        if self.tied:
-            self.decoder = bert.word_embeddings  # the (now writable) table itself
+            if self._own_decoder is not None:
+                self._own_decoder = writable(self._own_decoder)
         params = {MLM_PREFIX + "bias": self.bias}
         dense = MLM_PREFIX + "transform.dense."
         params[dense + "weight"], params[dense + "bias"] = self.transform
