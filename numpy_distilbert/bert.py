@@ -308,7 +308,7 @@ class _MaskedLMHead:
         return linear(x, self.decoder, self.bias)
 
     # -------------------------------------------------------------- training
-    def parameters(self, bert: BertModel) -> dict[str, np.ndarray]:
+    def parameters(self) -> dict[str, np.ndarray]:
         """Writable (copied once) and named as transformers does; a tied decoder is not listed."""
         if not self.transform[0].flags.writeable or isinstance(self.transform[0], np.memmap):
             self.transform = (writable(self.transform[0]), writable(self.transform[1]))
@@ -427,7 +427,7 @@ class BertForMaskedLM(TrainableHead, _BertFamily):
         return MaskedLMOutput(self.predictions(hidden), encoded.hidden_states, encoded.attentions)
 
     def named_parameters(self) -> dict[str, np.ndarray]:
-        return {**self.bert.encoder_parameters(ENCODER_PREFIX), **self.predictions.parameters(self.bert)}
+        return {**self.bert.encoder_parameters(ENCODER_PREFIX), **self.predictions.parameters()}
 
     def forward_train(
         self,
@@ -509,7 +509,7 @@ class BertForPreTraining(TrainableHead, _BertFamily):
 
     def named_parameters(self) -> dict[str, np.ndarray]:
         params = TrainableHead.named_parameters(self)  # encoder + seq_relationship
-        return {**params, **self.predictions.parameters(self.bert)}
+        return {**params, **self.predictions.parameters()}
 
     def forward_train(
         self,
