@@ -276,10 +276,16 @@ class _MaskedLMHead:
         decoder = MLM_PREFIX + "decoder.weight"
         # A stored matrix wins, tied or not, as transformers loads it; else the embeddings *are* it.
         self.tied = decoder not in checkpoint
-        self.decoder = bert.word_embeddings if self.tied else checkpoint.take(decoder, (v, d), dtype, why)
+        self._bert = bert
+        self._own_decoder = None if self.tied else checkpoint.take(decoder, (v, d), dtype, why)
         self.bias = self._bias(checkpoint, v, dtype)
         self.activation = bert.activation
         self.eps = bert.eps
+
+    @property
+    def decoder(self) -> np.ndarray:
+        """The output matrix [V, D]: the encoder's (live) word-embedding table when tied."""
+        return self._bert.word_embeddings if self._own_decoder is None else self._own_decoder
 
     @staticmethod
     def _bias(checkpoint: Checkpoint, v: int, dtype: np.dtype) -> np.ndarray:
@@ -302,16 +308,14 @@ class _MaskedLMHead:
         return linear(x, self.decoder, self.bias)
 
     # -------------------------------------------------------------- training
-    def parameters(self, bert: BertModel) -> dict[str, np.ndarray]:
+    def parameters(self) -> dict[str, np.ndarray]:
         """Writable (copied once) and named as transformers does; a tied decoder is not listed."""
         if not self.transform[0].flags.writeable or isinstance(self.transform[0], np.memmap):
             self.transform = (writable(self.transform[0]), writable(self.transform[1]))
             self.transform_norm = (writable(self.transform_norm[0]), writable(self.transform_norm[1]))
             self.bias = writable(self.bias)
-            if not self.tied:
-                self.decoder = writable(self.decoder)
-        if self.tied:
-            self.decoder = bert.word_embeddings  # the (now writable) table itself
+            if self._own_decoder is not None:
+                self._own_decoder = writable(self._own_decoder)
         params = {MLM_PREFIX + "bias": self.bias}
         dense = MLM_PREFIX + "transform.dense."
         params[dense + "weight"], params[dense + "bias"] = self.transform
@@ -423,7 +427,7 @@ class BertForMaskedLM(TrainableHead, _BertFamily):
         return MaskedLMOutput(self.predictions(hidden), encoded.hidden_states, encoded.attentions)
 
     def named_parameters(self) -> dict[str, np.ndarray]:
-        return {**self.bert.encoder_parameters(ENCODER_PREFIX), **self.predictions.parameters(self.bert)}
+        return {**self.bert.encoder_parameters(ENCODER_PREFIX), **self.predictions.parameters()}
 
     def forward_train(
         self,
@@ -505,7 +509,7 @@ class BertForPreTraining(TrainableHead, _BertFamily):
 
     def named_parameters(self) -> dict[str, np.ndarray]:
         params = TrainableHead.named_parameters(self)  # encoder + seq_relationship
-        return {**params, **self.predictions.parameters(self.bert)}
+        return {**params, **self.predictions.parameters()}
 
     def forward_train(
         self,

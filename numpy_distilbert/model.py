@@ -1162,13 +1162,13 @@ class DistilBertForMaskedLM(PretrainedModel):
         d, v = config.dim, config.vocab_size
         self.transform = checkpoint.take_affine("vocab_transform", d, d, dtype, why="MLM head")
         self.transform_norm = checkpoint.take_affine("vocab_layer_norm", d, None, dtype, why="MLM head")
-        if "vocab_projector.weight" in checkpoint:
-            # A stored output matrix wins, tied or not: transformers 5 loads it as it is
-            # (and only warns when the config says the weights are tied).
-            self.projector = checkpoint.take("vocab_projector.weight", (v, d), dtype, why="MLM head")
-        else:
-            # Tied: the output matrix *is* the input embedding table; hub files omit the copy.
-            self.projector = self.distilbert.word_embeddings  # [V, D]
+        # Tied unless the file stores its own matrix: the output matrix *is* the input embedding
+        # table (hub files omit the copy). A stored matrix wins, tied or not: transformers 5 loads
+        # it as it is (and only warns when the config says the weights are tied).
+        self.tied = "vocab_projector.weight" not in checkpoint
+        self._own_projector = (
+            None if self.tied else checkpoint.take("vocab_projector.weight", (v, d), dtype, why="MLM head")
+        )
         self.projector_bias = checkpoint.take("vocab_projector.bias", (v,), dtype, why="MLM head")
         self.activation = self.distilbert.activation
 
@@ -1181,9 +1181,10 @@ class DistilBertForMaskedLM(PretrainedModel):
     loss_targets: ClassVar[tuple[str, ...]] = ("labels",)
 
     @property
-    def tied(self) -> bool:
-        """Whether the output matrix is the word-embedding table itself (no stored copy)."""
-        return self.projector is self.distilbert.word_embeddings
+    def projector(self) -> np.ndarray:
+        """The output matrix [V, D]: the word-embedding table itself when tied (looked up each
+        time, so that it stays the encoder's live table after `named_parameters` copies it)."""
+        return self.distilbert.word_embeddings if self._own_projector is None else self._own_projector
 
     def named_parameters(self) -> dict[str, np.ndarray]:
         tied = self.tied
@@ -1191,7 +1192,8 @@ class DistilBertForMaskedLM(PretrainedModel):
         if not self._head_writable:
             self.transform = (writable(self.transform[0]), writable(self.transform[1]))
             self.transform_norm = (writable(self.transform_norm[0]), writable(self.transform_norm[1]))
-            self.projector = self.distilbert.word_embeddings if tied else writable(self.projector)
+            if self._own_projector is not None:
+                self._own_projector = writable(self._own_projector)
             self.projector_bias = writable(self.projector_bias)
             self._head_writable = True
         params["vocab_transform.weight"], params["vocab_transform.bias"] = self.transform
