@@ -53,6 +53,7 @@ from numpy_distilbert.model import (
     mlm_head_backward,
     mlm_head_train,
     mlm_label_positions,
+    mlm_logits_grad,
     position_indices,
     prepare_inputs,
     refuse_positions,
@@ -275,10 +276,16 @@ class _MaskedLMHead:
         decoder = MLM_PREFIX + "decoder.weight"
         # A stored matrix wins, tied or not, as transformers loads it; else the embeddings *are* it.
         self.tied = decoder not in checkpoint
-        self.decoder = bert.word_embeddings if self.tied else checkpoint.take(decoder, (v, d), dtype, why)
+        self._bert = bert
+        self._own_decoder = None if self.tied else checkpoint.take(decoder, (v, d), dtype, why)
         self.bias = self._bias(checkpoint, v, dtype)
         self.activation = bert.activation
         self.eps = bert.eps
+
+    @property
+    def decoder(self) -> np.ndarray:
+        """The output matrix [V, D]: the encoder's (live) word-embedding table when tied."""
+        return self._bert.word_embeddings if self._own_decoder is None else self._own_decoder
 
     @staticmethod
     def _bias(checkpoint: Checkpoint, v: int, dtype: np.dtype) -> np.ndarray:
@@ -301,16 +308,14 @@ class _MaskedLMHead:
         return linear(x, self.decoder, self.bias)
 
     # -------------------------------------------------------------- training
-    def parameters(self, bert: BertModel) -> dict[str, np.ndarray]:
+    def parameters(self) -> dict[str, np.ndarray]:
         """Writable (copied once) and named as transformers does; a tied decoder is not listed."""
         if not self.transform[0].flags.writeable or isinstance(self.transform[0], np.memmap):
             self.transform = (writable(self.transform[0]), writable(self.transform[1]))
             self.transform_norm = (writable(self.transform_norm[0]), writable(self.transform_norm[1]))
             self.bias = writable(self.bias)
-            if not self.tied:
-                self.decoder = writable(self.decoder)
-        if self.tied:
-            self.decoder = bert.word_embeddings  # the (now writable) table itself
+            if self._own_decoder is not None:
+                self._own_decoder = writable(self._own_decoder)
         params = {MLM_PREFIX + "bias": self.bias}
         dense = MLM_PREFIX + "transform.dense."
         params[dense + "weight"], params[dense + "bias"] = self.transform
@@ -320,14 +325,14 @@ class _MaskedLMHead:
             params[MLM_PREFIX + "decoder.weight"] = self.decoder
         return params
 
-    def train(self, hidden: np.ndarray) -> tuple[np.ndarray, dict[str, np.ndarray]]:
+    def train(self, hidden: np.ndarray) -> tuple[np.ndarray, dict[str, Any]]:
         """Selected rows hidden [N, D] -> (logits [N, V], saved values)."""
         return mlm_head_train(
             hidden, self.transform, self.transform_norm, self.decoder, self.bias, self.activation, self.eps
         )
 
     def backward(
-        self, d_logits: np.ndarray, saved: dict[str, np.ndarray], activation: str
+        self, d_logits: np.ndarray, saved: dict[str, Any], activation: str
     ) -> tuple[np.ndarray, dict[str, np.ndarray], np.ndarray | None]:
         """-> (d_hidden rows [N, D], named head gradients, the tied decoder's [V, D] gradient or None)."""
         d_rows, head = mlm_head_backward(
@@ -358,9 +363,9 @@ def _mlm_forward_train(
     hidden = tape.last_hidden_state
     rows, cols = position_indices(hidden.shape[:2], positions)
     logits, tape.head = model.predictions.train(hidden[rows, cols])
-    tape.head.update(rows=rows, cols=cols)
     if positions is None:
         logits = logits.reshape(*hidden.shape[:2], -1)  # [B, L, V]
+    tape.head.update(rows=rows, cols=cols, logits_shape=logits.shape)
     return logits, tape
 
 
@@ -369,10 +374,7 @@ def _mlm_backward(
 ) -> tuple[np.ndarray, dict[str, np.ndarray], np.ndarray | None]:
     """d_logits (as forward_train returned them, or None) -> (d_hidden [B, L, D], head grads, d_word)."""
     saved = tape.head
-    n_rows = saved["hidden"].shape[0]
-    if d_logits is None:
-        d_logits = np.zeros((n_rows, model.predictions.bias.shape[0]), dtype=model.dtype)
-    d_logits = np.asarray(d_logits, dtype=model.dtype).reshape(n_rows, -1)
+    d_logits = mlm_logits_grad(d_logits, saved, model.dtype)  # [N, V]
     d_rows, grads, d_word = model.predictions.backward(d_logits, saved, model.config.hidden_act)
     return scatter_rows(d_rows, saved["rows"], saved["cols"], tape.last_hidden_state), grads, d_word
 
@@ -425,7 +427,7 @@ class BertForMaskedLM(TrainableHead, _BertFamily):
         return MaskedLMOutput(self.predictions(hidden), encoded.hidden_states, encoded.attentions)
 
     def named_parameters(self) -> dict[str, np.ndarray]:
-        return {**self.bert.encoder_parameters(ENCODER_PREFIX), **self.predictions.parameters(self.bert)}
+        return {**self.bert.encoder_parameters(ENCODER_PREFIX), **self.predictions.parameters()}
 
     def forward_train(
         self,
@@ -507,7 +509,7 @@ class BertForPreTraining(TrainableHead, _BertFamily):
 
     def named_parameters(self) -> dict[str, np.ndarray]:
         params = TrainableHead.named_parameters(self)  # encoder + seq_relationship
-        return {**params, **self.predictions.parameters(self.bert)}
+        return {**params, **self.predictions.parameters()}
 
     def forward_train(
         self,

@@ -29,6 +29,7 @@ from numpy_distilbert.erf import erf, gelu_float32  # the numerics: fitted ratio
 
 __all__ = [
     "ACTIVATIONS", "ACTIVATION_BACKWARDS", "attention", "attention_backward", "attention_bias",
+    "attention_weights",
     "embed", "embed_backward", "erf", "feed_forward", "feed_forward_backward",
     "gelu", "gelu_backward", "gelu_new", "gelu_new_backward", "layer_norm", "layer_norm_backward",
     "linear", "linear_backward", "merge_heads", "merge_heads_backward", "multi_head_attention",
@@ -73,9 +74,18 @@ def gelu_backward(d_y: np.ndarray, x: np.ndarray) -> np.ndarray:
     """
     x = np.asarray(x)
     half = np.asarray(0.5, dtype=x.dtype)
-    cdf = half * (1.0 + erf(x * np.asarray(1.0 / math.sqrt(2.0), dtype=x.dtype)))  # Φ(x)
-    pdf = np.exp(-half * x * x) * np.asarray(1.0 / math.sqrt(2.0 * math.pi), dtype=x.dtype)  # φ(x)
-    return d_y * (cdf + x * pdf)
+    # In place on two fresh [..] arrays: the FFN's activations are the largest tensors here.
+    cdf = erf(x * np.asarray(1.0 / math.sqrt(2.0), dtype=x.dtype))
+    cdf += 1.0
+    cdf *= half  # Φ(x)
+    slope = np.square(x)
+    slope *= -half
+    np.exp(slope, out=slope)
+    slope *= np.asarray(1.0 / math.sqrt(2.0 * math.pi), dtype=x.dtype)  # φ(x)
+    slope *= x
+    slope += cdf  # Φ(x) + x·φ(x)
+    slope *= d_y
+    return slope
 
 
 def relu_backward(d_y: np.ndarray, x: np.ndarray) -> np.ndarray:
@@ -313,12 +323,17 @@ def attention(
     """
     # Scaling q (B·L·D numbers) is cheaper than scaling the scores (B·H·L² numbers) once
     # L > Dh, and for Dh = 64 the factor 1/8 is a power of two, so both orders round alike.
+    weights = attention_weights(q, k, bias)  # [B, H, L, L]
+    return weights @ v, weights  # [B, H, L, Dh]
+
+
+def attention_weights(q: np.ndarray, k: np.ndarray, bias: np.ndarray | None) -> np.ndarray:
+    """softmax(q·kᵀ/√Dh + bias) over the keys: q, k [B, H, L, Dh] -> [B, H, L, L]."""
     q = q * np.asarray(1.0 / math.sqrt(q.shape[-1]), dtype=q.dtype)
     scores = q @ k.swapaxes(-1, -2)  # [B, H, L, L]
     if bias is not None:
         scores += bias
-    weights = softmax(scores, axis=-1, out=scores)  # [B, H, L, L]
-    return weights @ v, weights  # [B, H, L, Dh]
+    return softmax(scores, axis=-1, out=scores)
 
 
 def attention_backward(

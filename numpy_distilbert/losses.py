@@ -43,14 +43,24 @@ def cross_entropy(
     n_counted = int(counted.sum())
     if n_counted == 0:
         raise ValueError(f"every label is the ignored value {ignore_index}: the loss is undefined (0/0)")
-    rows = np.nonzero(counted)[0]
-    log_probs = log_softmax(logits[rows])  # [n, C]
+    every_row = n_counted == n_rows  # the MLM case: only labelled rows were projected
+    rows = np.arange(n_rows) if every_row else np.nonzero(counted)[0]
     picked = targets[rows]
-    loss = -float(log_probs[np.arange(rows.size), picked].sum()) / n_counted
+    # One exp over the (possibly [N, 119547]) logits serves the loss and the gradient:
+    # log p = s - log Σ exp(s) with s = logits - max, and softmax = exp(s) / Σ exp(s).
+    selected = logits if every_row else logits[rows]
+    shifted = selected - selected.max(axis=-1, keepdims=True)  # [n, C], a fresh array
+    probs = np.exp(shifted)
+    totals = probs.sum(axis=-1, keepdims=True)  # [n, 1]
+    index = np.arange(rows.size)
+    loss = -float(np.sum(shifted[index, picked] - np.log(totals[:, 0]))) / n_counted
+    probs /= totals
+    probs[index, picked] -= 1.0
+    probs /= np.asarray(n_counted, dtype=logits.dtype)
+    if every_row:
+        return loss, probs
     d_logits = np.zeros_like(logits)
-    d_rows = np.exp(log_probs)  # softmax
-    d_rows[np.arange(rows.size), picked] -= 1.0
-    d_logits[rows] = d_rows / np.asarray(n_counted, dtype=logits.dtype)
+    d_logits[rows] = probs
     return loss, d_logits
 
 

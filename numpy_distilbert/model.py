@@ -14,6 +14,20 @@ use (results change silently, or the process dies of SIGBUS); `mmap=False` copie
 weights into memory at load.
 
 A model is read-only after loading, so one instance may serve many threads at once.
+
+Training (issue 12), on every class: `named_parameters()` (transformers' names; the first call
+replaces the memory-mapped weights by writable copies, after which the model is mutable and
+no longer safe to share across threads while it trains), `forward_train(...)` (the forward
+pass that keeps a tape of activations and applies dropout when given a generator),
+`backward(tape, **output_grads)`, `loss_and_grads(...)` (transformers' losses) and
+`save_pretrained(directory)`. The backward of each layer sits beside its forward in
+`layers.py`; this module composes them in reverse:
+
+    embed ─ N × [x → LN(x + MHA(x)) → LN(h + FFN(h))] ─ head ─ loss
+    d_word ← scatter-add ← LN' ← N × [MHA' + residual ← LN' ← FFN' + residual ← LN'] ← head' ← d_logits
+
+The MLM loss projects only the rows whose label is not -100 onto the vocabulary (torch
+projects all B·L), and the tied output matrix's gradient and the lookup's are summed.
 """
 
 from __future__ import annotations
@@ -36,8 +50,8 @@ from numpy_distilbert.layers import (
     ACTIVATION_BACKWARDS,
     ACTIVATIONS,
     LAYER_NORM_EPS,
-    attention,
     attention_bias,
+    attention_weights,
     embed,
     embed_backward,
     feed_forward,
@@ -283,7 +297,7 @@ def transformer_block_train(
     """`transformer_block` with dropout and a tape: x [B, L, D] -> ([B, L, D], BlockTape)."""
     qkv = linear(x, p.w_qkv, p.b_qkv)  # [B, L, 3D]
     q, k, v = split_heads(qkv, n_heads)  # each [B, H, L, Dh]
-    _, weights = attention(q, k, v, bias)  # the softmax [B, H, L, L]; context redone below
+    weights = attention_weights(q, k, bias)  # [B, H, L, L]
     weights_mask = dropout_mask(rng, weights.shape, rates.attention, x.dtype)
     context = merge_heads(apply_dropout(weights, weights_mask) @ v)  # [B, L, D]
     attended = linear(context, p.w_out, p.b_out)
@@ -1064,18 +1078,19 @@ def mlm_head_train(
     projector_bias: np.ndarray,
     activation: Callable[[np.ndarray], np.ndarray],
     eps: float,
-) -> tuple[np.ndarray, dict[str, np.ndarray]]:
+) -> tuple[np.ndarray, dict[str, Any]]:
     """The MLM head on selected rows hidden [N, D] -> (logits [N, V], saved values)."""
     pre_activation = linear(hidden, *transform)  # [N, D]
     activated = activation(pre_activation)
     normed = layer_norm(activated, *norm, eps)
-    saved = {"hidden": hidden, "pre_activation": pre_activation, "activated": activated, "normed": normed}
+    saved: dict[str, Any] = {"hidden": hidden, "pre_activation": pre_activation, "activated": activated,
+                             "normed": normed}  # fmt: skip
     return linear(normed, projector, projector_bias), saved
 
 
 def mlm_head_backward(
     d_logits: np.ndarray,
-    saved: dict[str, np.ndarray],
+    saved: dict[str, Any],
     transform: tuple[np.ndarray, np.ndarray],
     norm: tuple[np.ndarray, np.ndarray],
     projector: np.ndarray,
@@ -1096,6 +1111,12 @@ def mlm_head_backward(
     grads = {"transform.weight": d_w, "transform.bias": d_b, "norm.weight": d_norm_g, "norm.bias": d_norm_b,
              "projector.weight": d_projector, "projector.bias": d_projector_bias}  # fmt: skip
     return d_hidden, grads
+
+
+def mlm_logits_grad(d_logits: np.ndarray | None, saved: dict[str, Any], dtype: np.dtype) -> np.ndarray:
+    """The logits' gradient as [N, V] rows (zeros when None), checked against the forward's shape."""
+    like = np.empty(saved["logits_shape"], dtype=dtype)  # uninitialised: only its shape is used
+    return _grad_or_zeros(d_logits, like).reshape(saved["hidden"].shape[0], -1)
 
 
 def scatter_rows(d_rows: np.ndarray, rows: np.ndarray, cols: np.ndarray, like: np.ndarray) -> np.ndarray:
@@ -1141,13 +1162,13 @@ class DistilBertForMaskedLM(PretrainedModel):
         d, v = config.dim, config.vocab_size
         self.transform = checkpoint.take_affine("vocab_transform", d, d, dtype, why="MLM head")
         self.transform_norm = checkpoint.take_affine("vocab_layer_norm", d, None, dtype, why="MLM head")
-        if "vocab_projector.weight" in checkpoint:
-            # A stored output matrix wins, tied or not: transformers 5 loads it as it is
-            # (and only warns when the config says the weights are tied).
-            self.projector = checkpoint.take("vocab_projector.weight", (v, d), dtype, why="MLM head")
-        else:
-            # Tied: the output matrix *is* the input embedding table; hub files omit the copy.
-            self.projector = self.distilbert.word_embeddings  # [V, D]
+        # Tied unless the file stores its own matrix: the output matrix *is* the input embedding
+        # table (hub files omit the copy). A stored matrix wins, tied or not: transformers 5 loads
+        # it as it is (and only warns when the config says the weights are tied).
+        self.tied = "vocab_projector.weight" not in checkpoint
+        self._own_projector = (
+            None if self.tied else checkpoint.take("vocab_projector.weight", (v, d), dtype, why="MLM head")
+        )
         self.projector_bias = checkpoint.take("vocab_projector.bias", (v,), dtype, why="MLM head")
         self.activation = self.distilbert.activation
 
@@ -1160,9 +1181,10 @@ class DistilBertForMaskedLM(PretrainedModel):
     loss_targets: ClassVar[tuple[str, ...]] = ("labels",)
 
     @property
-    def tied(self) -> bool:
-        """Whether the output matrix is the word-embedding table itself (no stored copy)."""
-        return self.projector is self.distilbert.word_embeddings
+    def projector(self) -> np.ndarray:
+        """The output matrix [V, D]: the word-embedding table itself when tied (looked up each
+        time, so that it stays the encoder's live table after `named_parameters` copies it)."""
+        return self.distilbert.word_embeddings if self._own_projector is None else self._own_projector
 
     def named_parameters(self) -> dict[str, np.ndarray]:
         tied = self.tied
@@ -1170,7 +1192,8 @@ class DistilBertForMaskedLM(PretrainedModel):
         if not self._head_writable:
             self.transform = (writable(self.transform[0]), writable(self.transform[1]))
             self.transform_norm = (writable(self.transform_norm[0]), writable(self.transform_norm[1]))
-            self.projector = self.distilbert.word_embeddings if tied else writable(self.projector)
+            if self._own_projector is not None:
+                self._own_projector = writable(self._own_projector)
             self.projector_bias = writable(self.projector_bias)
             self._head_writable = True
         params["vocab_transform.weight"], params["vocab_transform.bias"] = self.transform
@@ -1201,7 +1224,7 @@ class DistilBertForMaskedLM(PretrainedModel):
         )  # fmt: skip
         if positions is None:
             logits = logits.reshape(*ids.shape, -1)  # [B, L, V]
-        saved.update(rows=rows, cols=cols)
+        saved.update(rows=rows, cols=cols, logits_shape=logits.shape)
         return MaskedLMOutput(logits), Tape(hidden, encoded, saved)
 
     def backward(self, tape: Tape, **output_grads: np.ndarray) -> dict[str, np.ndarray]:
@@ -1209,11 +1232,7 @@ class DistilBertForMaskedLM(PretrainedModel):
         last_hidden_state [B, L, D]."""
         _check_output_grads(self, output_grads, ("logits", "last_hidden_state"))
         saved = tape.head
-        n_rows = saved["hidden"].shape[0]
-        d_logits = output_grads.get("logits")
-        if d_logits is None:
-            d_logits = np.zeros((n_rows, self.projector.shape[0]), dtype=self.dtype)
-        d_logits = np.asarray(d_logits, dtype=self.dtype).reshape(n_rows, -1)  # [N, V]
+        d_logits = mlm_logits_grad(output_grads.get("logits"), saved, self.dtype)  # [N, V]
         d_rows, head = mlm_head_backward(
             d_logits, saved, self.transform, self.transform_norm, self.projector,
             ACTIVATION_BACKWARDS[self.config.activation], LAYER_NORM_EPS,

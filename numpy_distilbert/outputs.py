@@ -18,7 +18,8 @@ and, in every one, when asked for with `output_hidden_states=True` / `output_att
 n_layers arrays [B, H, L, L]. A field that was not computed is None; it is left out of
 `keys()`, `to_tuple()` and positions, and `out["attentions"]` is then a KeyError.
 
-There is no `loss` field: nothing here trains.
+There is no `loss` field: `model.loss_and_grads(...)` returns the loss together with the
+gradients (model.py), and `model.forward_train(...)` returns these same dataclasses.
 
 This module is a leaf: it imports nothing of the project.
 """

@@ -156,7 +156,7 @@ def test_tiny_encoder_backward(
 
 # ------------------------------------------------------------------- real size
 @pytest.fixture(scope="session")
-def real_size_mlm(tmp_path_factory, shared_model_path, torch_module, transformers_module):
+def real_size_mlm(torch_module, transformers_module, tmp_path_factory, shared_model_path):
     """transformers' DistilBertForMaskedLM at distilbert-base-multilingual-cased's sizes, perturbed
     and saved once per session."""
     import json
@@ -331,8 +331,8 @@ SENTENCES = [
 @pytest.mark.slow
 @pytest.mark.parametrize("precision", sorted(DTYPES))
 def test_minilm_sequence_classification(
-    minilm_path, tmp_path, torch_module, transformers_module, precision: str
-) -> None:
+    torch_module, transformers_module, minilm_path, tmp_path, precision: str
+) -> None:  # torch first: without it the test skips before looking for the weights
     """all-MiniLM-L6-v2's real weights under a seeded random 3-way classifier, on real sentences."""
     from numpy_distilbert.bert import BertForSequenceClassification
 

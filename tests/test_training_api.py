@@ -96,3 +96,14 @@ def test_forward_train_equals_inference(mlm) -> None:
     rows = np.nonzero(mask)
     selected = mlm.forward_train(ids, mask, positions=rows)[0].logits
     np.testing.assert_array_equal(selected, mlm(ids, mask).logits[rows])
+
+
+def test_tied_matrix_stays_tied_when_the_encoder_is_copied_first(mlm) -> None:
+    """Making the encoder writable on its own must not leave the output matrix on the old copy."""
+    encoder_params = mlm.distilbert.named_parameters()
+    word = encoder_params["embeddings.word_embeddings.weight"]
+    assert mlm.projector is word
+    before = mlm(np.array([[2, 5]])).logits.copy()
+    word[:] += 0.5  # moves both the lookup and the output projection
+    assert not np.allclose(mlm(np.array([[2, 5]])).logits, before)
+    assert mlm.named_parameters()["distilbert.embeddings.word_embeddings.weight"] is word
