@@ -266,9 +266,10 @@ if minilm is not None:
 #
 # `scripts/finetune_demo.py` fine-tunes the same model on `data/topics` (215 training
 # sentences, 65 held out; English with some French, German and Spanish) twice from the same
-# new head: once training the head alone (encoder frozen), once training everything. It
-# takes minutes, so this notebook reads the figures that run recorded in
-# `data/topics/demo_results.json` instead of training here (rerun the script to refresh them).
+# new head: once training the head alone (encoder frozen), once training everything. It takes
+# about half a minute on an idle 2-core machine (far longer on a busy one), so this notebook
+# reads the figures that run recorded in `data/topics/demo_results.json` instead of training
+# here (rerun the script to refresh them).
 
 # %%
 results = json.loads((REPO_ROOT / "data" / "topics" / "demo_results.json").read_text())
