@@ -41,25 +41,28 @@ NER_LINES = [
 
 
 @pytest.fixture(scope="module")
-def bases(tmp_path_factory, shared_model_path, minilm_path) -> dict[str, Path]:
-    """Tiny base encoders (no head), with a real vocabulary each."""
+def bases(tmp_path_factory, shared_model_path, request) -> dict[str, Path]:
+    """Tiny base encoders (no head), each with a real vocabulary, written when first asked for:
+    "distilbert" (the multilingual vocabulary) and "bert" (all-MiniLM-L6-v2's, so only the BERT
+    tests need the MiniLM package)."""
     root = tmp_path_factory.mktemp("finetune-bases")
-    distilbert = DistilBertConfig(n_layers=2, n_heads=2, dim=16, hidden_dim=32)
-    bert = BertConfig(
-        vocab_size=30522, num_hidden_layers=2, num_attention_heads=2, hidden_size=16, intermediate_size=32
-    )
-    return {
-        "distilbert": write_random_checkpoint(
-            root / "distilbert",
-            distilbert,
-            seed=1,
-            architecture="DistilBertModel",
-            vocab_dir=shared_model_path,
-        ),
-        "bert": write_random_checkpoint(
-            root / "bert", bert, seed=2, architecture="BertModel", vocab_dir=minilm_path
-        ),
-    }
+
+    class Bases(dict):
+        def __missing__(self, family: str) -> Path:
+            if family == "distilbert":
+                config = DistilBertConfig(n_layers=2, n_heads=2, dim=16, hidden_dim=32)
+                vocab_dir, architecture = shared_model_path, "DistilBertModel"
+            else:
+                sizes = {"num_hidden_layers": 2, "num_attention_heads": 2, "hidden_size": 16}
+                config = BertConfig(vocab_size=30522, intermediate_size=32, **sizes)
+                vocab_dir, architecture = request.getfixturevalue("minilm_path"), "BertModel"
+            directory = root / family
+            self[family] = write_random_checkpoint(
+                directory, config, architecture=architecture, vocab_dir=vocab_dir
+            )
+            return self[family]
+
+    return Bases()
 
 
 def run_cli(capsys, *argv: str) -> tuple[int, str, str]:
