@@ -582,7 +582,7 @@ def build_parser() -> argparse.ArgumentParser:
     finetune.add_parser(sub, [after])
     from numpy_distilbert.distill_cli import add_distill_parser  # light: argparse only
 
-    add_distill_parser(sub, after)
+    add_distill_parser(sub, after, _positive_int)
     return parser
 
 
@@ -1663,6 +1663,36 @@ def _run_finetune(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _run_distill(args: argparse.Namespace) -> int:
+    """`distill`: bad options, files or a run in OUT started otherwise are usage errors (2); a
+    teacher that cannot be used, a run error (1)."""
+    from numpy_distilbert.config import ConfigError
+    from numpy_distilbert.distill_cli import run_distill
+    from numpy_distilbert.hub import ModelNotFoundError
+    from numpy_distilbert.weights import CheckpointError
+
+    def show(text: str, redraw: bool) -> None:
+        global _progress_line
+        if redraw:
+            _to_stderr(f"\r{text}\033[K")
+            _progress_line = True
+        else:
+            _clear_progress()
+            _to_stderr(text + "\n")
+
+    try:
+        summary = run_distill(args, show)
+    except (CheckpointError, ConfigError) as exc:
+        _show_traceback(exc)
+        raise RunError(_one_line(exc)) from None
+    except (ModelNotFoundError, ValueError) as exc:  # DistillUsageError, bad layers, other options
+        raise UsageError(_one_line(exc)) from None
+    finally:
+        _clear_progress()
+    _write(summary, pretty=True)
+    return EXIT_OK
+
+
 def main(argv: list[str] | None = None) -> int:
     """Entry point of `numpy-distilbert` and `python -m numpy_distilbert`. Returns the exit status."""
     global _tracebacks
@@ -1714,9 +1744,7 @@ def _main(args: argparse.Namespace) -> int:
         elif args.command == "finetune":
             status = _run_finetune(args)
         elif args.command == "distill":
-            from numpy_distilbert.distill_cli import run_distill
-
-            status = run_distill(args)
+            status = _run_distill(args)
         else:
             status = _run_command(COMMANDS_BY_NAME[args.command], args)
         _flush_stdout()  # inside the try: a failed write must not surface at interpreter exit

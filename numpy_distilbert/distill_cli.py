@@ -11,7 +11,8 @@ and the checkpoint that resuming reads. Progress and the loss parts go to stderr
 summary goes to stdout at the end.
 
 This module only builds the parser at import time (the program's `--help` stays light); the
-work is in `distill.py`.
+work is in `distill.py`. Like `finetune.py`, it does not import `cli.py`: `run_distill` returns
+the summary and raises `DistillUsageError` for bad options or files, and cli.py reports both.
 """
 
 from __future__ import annotations
@@ -19,10 +20,15 @@ from __future__ import annotations
 import argparse
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 LOSS_PARTS = ("ce", "mlm", "cos", "mse")
+
+
+class DistillUsageError(ValueError):
+    """A bad option, a missing or unreadable training file, or a run in OUT started otherwise."""
 
 
 def _layers(text: str) -> list[int]:
@@ -49,10 +55,11 @@ def _number(minimum: float, what: str, allow_equal: bool = False) -> Any:
     return parse
 
 
-def add_distill_parser(sub: Any, after: argparse.ArgumentParser) -> None:
-    """The `distill` subcommand's parser (cli.build_parser calls this)."""
-    from numpy_distilbert.cli import _positive_int
-
+def add_distill_parser(
+    sub: Any, after: argparse.ArgumentParser, positive_int: Callable[[str], int]
+) -> None:
+    """The `distill` subcommand's parser (cli.build_parser calls this with its integer rule)."""
+    _positive_int = positive_int
     p = sub.add_parser(
         "distill",
         help="distil a BERT teacher into a DistilBERT student (resumable)",
@@ -93,22 +100,20 @@ def add_distill_parser(sub: Any, after: argparse.ArgumentParser) -> None:
 
 
 def _read_lines(path: str) -> list[str]:
-    from numpy_distilbert.cli import UsageError
-
     file = Path(path)
     if not file.is_file():
-        raise UsageError(f"--train {path}: no such file")
+        raise DistillUsageError(f"--train {path}: no such file")
     texts = []
     with file.open("rb") as f:
         for number, raw in enumerate(f, start=1):
             try:
                 text = raw.decode("utf-8").strip()
             except UnicodeDecodeError as exc:
-                raise UsageError(f"--train {path}, line {number}: not UTF-8 ({exc.reason})") from None
+                raise DistillUsageError(f"--train {path}, line {number}: not UTF-8 ({exc.reason})") from None
             if text:
                 texts.append(text)
     if not texts:
-        raise UsageError(f"--train {path}: no text in it (every line is blank)")
+        raise DistillUsageError(f"--train {path}: no text in it (every line is blank)")
     return texts
 
 
@@ -118,14 +123,12 @@ def _format(record: dict[str, Any], steps: int) -> str:
     return f"step {record['step']}/{steps}  loss {record['loss']:.4f} ({parts})  lr {record['lr']:.2e}"
 
 
-def run_distill(args: argparse.Namespace) -> int:
-    """The `distill` command. Errors: UsageError (exit 2) for bad options, files or a run in OUT
-    that was started with other options; RunError (exit 1) when the teacher cannot be used."""
-    from numpy_distilbert import cli
-    from numpy_distilbert.config import ConfigError
+def run_distill(args: argparse.Namespace, show: Callable[[str, bool], None]) -> dict[str, Any]:
+    """The `distill` command; returns the summary to print. `show(text, redraw)` reports progress
+    on stderr (redraw: the line replaces the previous one). Errors: DistillUsageError for bad
+    options, files or a run in OUT started with other options; ModelNotFoundError; ConfigError
+    or CheckpointError when the teacher cannot be used."""
     from numpy_distilbert.distill import DistillOptions, LossWeights, distill
-    from numpy_distilbert.hub import ModelNotFoundError
-    from numpy_distilbert.weights import CheckpointError
 
     texts = _read_lines(args.train)
     weights = None
@@ -142,34 +145,25 @@ def run_distill(args: argparse.Namespace) -> int:
         batch_size=args.batch_size, lr=args.lr, max_length=args.max_length, seed=args.seed,
         dropout=not args.no_dropout, weights=weights, float64=args.float64, cache_teacher=args.cache_teacher,
     )  # fmt: skip
-    show = not args.no_progress and sys.stderr.isatty()
+    redraw = not args.no_progress and sys.stderr is not None and sys.stderr.isatty()
     started = time.monotonic()
     every = max(1, args.steps // 20)
 
     def on_step(record: dict[str, Any]) -> None:
         line = _format(record, args.steps)
-        if show:
+        if redraw:
             elapsed = time.monotonic() - started
-            cli._to_stderr(f"\r{line}  {record['seconds']:.2f} s/step  {elapsed:.0f} s\033[K")
-            cli._progress_line = True
+            show(f"{line}  {record['seconds']:.2f} s/step  {elapsed:.0f} s", True)
         elif not args.no_progress and (record["step"] % every == 0 or record["step"] == args.steps):
-            cli._to_stderr(line + "\n")
+            show(line, False)
 
     try:
         records = distill(options, texts, args.output, save_every=args.save_every, on_step=on_step)
-    except (ModelNotFoundError, FileExistsError) as exc:
-        raise cli.UsageError(str(exc)) from None
-    except ValueError as exc:  # options that differ from the run in OUT, bad layers, a bad teacher
-        if isinstance(exc, (ConfigError, CheckpointError)):
-            raise cli.RunError(str(exc)) from None
-        raise cli.UsageError(str(exc)) from None
-    finally:
-        cli._clear_progress()
+    except FileExistsError as exc:
+        raise DistillUsageError(str(exc)) from None
     last = records[-1] if records else None
-    summary = {"output": str(args.output), "steps": args.steps, "last": last,
-               "seconds": round(time.monotonic() - started, 3)}  # fmt: skip
-    cli._write(summary, pretty=True)
-    return cli.EXIT_OK
+    return {"output": str(args.output), "steps": args.steps, "last": last,
+            "seconds": round(time.monotonic() - started, 3)}  # fmt: skip
 
 
-__all__ = ["add_distill_parser", "run_distill"]
+__all__ = ["DistillUsageError", "add_distill_parser", "run_distill"]

@@ -57,12 +57,12 @@ def poison_bias(pipe, value: float) -> None:
     setattr(model, name, (weight, with_value(bias, 1, value)))
 
 
-def run(pipe, task: str, texts: list[str]):
+def run(pipe, task: str, texts: list[str], **options):
     if task == "question-answering":
-        return pipe(question=["Where?"] * len(texts), context=texts)
+        return pipe(question=["Where?"] * len(texts), context=texts, **options)
     if task == "fill-mask":
-        return pipe([f"{t} [MASK]." for t in texts])
-    return pipe(texts)
+        return pipe([f"{t} [MASK]." for t in texts], **options)
+    return pipe(texts, **options)
 
 
 @pytest.mark.parametrize("task", list(ARCHITECTURES))
@@ -85,14 +85,26 @@ def test_the_message_names_the_input_that_went_wrong(checkpoints, task):
     pipe = pipeline(task, model=checkpoints[task])
     token = pipe.tokenizer.convert_tokens_to_ids("Berlin")
     encoder = pipe.model if task == "feature-extraction" else pipe.model.distilbert
-    encoder.word_embeddings = with_value(encoder.word_embeddings, token, np.nan)  # row of "Berlin"
+    if task == "fill-mask":
+        # The MLM projection is tied to the word embeddings: a NaN row there is a NaN logit
+        # column for every input. Poison instead a position that only the third (longest)
+        # input reaches, one input per forward pass so that padding cannot carry it over.
+        texts = ["Hello world", "Paris", "Berlin Berlin Berlin Berlin Berlin Berlin"]
+        lengths = [len(pipe.tokenizer(f"{t} [MASK].")["input_ids"]) for t in texts]
+        assert max(lengths[:2]) < lengths[2]
+        encoder.position_embeddings = with_value(encoder.position_embeddings, lengths[2] - 1, np.nan)
+        options = {"batch_size": 1}
+    else:
+        texts = ["Hello world", "Paris", "Berlin"]
+        encoder.word_embeddings = with_value(encoder.word_embeddings, token, np.nan)  # row of "Berlin"
+        options = {}
     with pytest.raises(NonFiniteOutputError, match="NaN") as caught:
-        run(pipe, task, ["Hello world", "Paris", "Berlin"])
+        run(pipe, task, texts, **options)
     noun = "question" if task == "question-answering" else "input"
     assert f"for {noun} 2," in str(caught.value), caught.value
     # The same input alone is "the input" / "the question".
     with pytest.raises(NonFiniteOutputError, match=f"for the {noun},"):
-        run(pipe, task, ["Berlin"])
+        run(pipe, task, texts[2:])
 
 
 def test_zero_shot_refuses_nan_logits(checkpoints):
