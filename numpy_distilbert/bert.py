@@ -149,7 +149,9 @@ class BertModel(TrainableEncoder, _BertFamily):
 
     The pooler is loaded when the checkpoint has one (`pooler_output` is None otherwise:
     checkpoints saved from BertForMaskedLM, token classification and QA carry none, and
-    transformers would draw one at random). `pooler=True` requires it.
+    transformers would draw one at random). `pooler=True` requires it; `pooler=False` leaves a
+    checkpoint's pooler out, as transformers' `add_pooling_layer=False` does for the MLM,
+    token-classification and QA heads (so their parameters are exactly transformers').
     """
 
     def __init__(
@@ -179,9 +181,11 @@ class BertModel(TrainableEncoder, _BertFamily):
         self.activation = ACTIVATIONS[config.hidden_act]
         self.eps = float(config.layer_norm_eps)
         has_pooler = "pooler.dense.weight" in checkpoint or "pooler.dense.bias" in checkpoint
+        if pooler is False:
+            checkpoint.leave_out(("pooler.dense.weight", "pooler.dense.bias"))
         self.pooler = (
             checkpoint.take_affine("pooler.dense", d, d, dtype, why="pooler")
-            if has_pooler or pooler
+            if pooler or (pooler is None and has_pooler)
             else None
         )
 
@@ -399,7 +403,7 @@ class BertForMaskedLM(TrainableHead, _BertFamily):
 
     def __init__(self, config: BertConfig, checkpoint: Checkpoint, dtype: DTypeLike = np.float32):
         self.config = config
-        self.bert = BertModel(config, checkpoint, dtype)
+        self.bert = BertModel(config, checkpoint, dtype, pooler=False)  # as add_pooling_layer=False
         self.dtype = self.bert.dtype
         self.predictions = _MaskedLMHead(self.bert, checkpoint)
 
@@ -637,7 +641,7 @@ class BertForTokenClassification(TrainableHead, _BertFamily):
     def __init__(self, config: BertConfig, checkpoint: Checkpoint, dtype: DTypeLike = np.float32):
         strip_encoder_prefix(checkpoint)
         self.config = config = _labelled_config(config, checkpoint)
-        self.bert = BertModel(config, checkpoint, dtype)
+        self.bert = BertModel(config, checkpoint, dtype, pooler=False)  # as add_pooling_layer=False
         self.dtype = dtype = self.bert.dtype
         why = "token classification head"
         self.classifier = checkpoint.take_affine("classifier", config.num_labels, config.dim, dtype, why)
@@ -700,7 +704,7 @@ class BertForQuestionAnswering(TrainableHead, _BertFamily):
 
     def __init__(self, config: BertConfig, checkpoint: Checkpoint, dtype: DTypeLike = np.float32):
         self.config = config
-        self.bert = BertModel(config, checkpoint, dtype)
+        self.bert = BertModel(config, checkpoint, dtype, pooler=False)  # as add_pooling_layer=False
         self.dtype = dtype = self.bert.dtype
         self.qa_outputs = checkpoint.take_affine(
             "qa_outputs", 2, config.dim, dtype, "question answering head"

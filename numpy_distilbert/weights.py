@@ -280,6 +280,11 @@ class Checkpoint:
             self.take(f"{name}.bias", (out_features,), dtype, why),
         )
 
+    def leave_out(self, names: Iterable[str]) -> None:
+        """Count `names` (those present) as used without loading them: tensors a model knowingly
+        does without, as transformers' token-level BERT heads drop a checkpoint's pooler."""
+        self._taken.update(name for name in names if name in self.tensors)
+
     def unused(self) -> list[str]:
         return sorted(set(self.tensors) - self._taken)
 

@@ -127,3 +127,33 @@ def test_transformers_loads_it(tmp_path, architecture: str, torch_module, transf
         assert np.abs(np.asarray(ours[name]) - expected).max() <= tolerances.FP32_LOGITS, name
     # transformers' named_parameters are ours, once each (tied weights listed once)
     assert set(dict(reference.named_parameters())) == set(model.named_parameters())
+
+
+@pytest.mark.parametrize(
+    "architecture", ["BertForMaskedLM", "BertForTokenClassification", "BertForQuestionAnswering"]
+)
+def test_a_pooler_these_heads_lack_is_left_out(tmp_path, architecture: str) -> None:
+    """transformers builds these heads without a pooler (add_pooling_layer=False) and ignores one in
+    the file (a checkpoint fine-tuned from all-MiniLM-L6-v2, which has one): so do we, so that the
+    parameters to train and save are exactly transformers', with no pooler decayed by AdamW."""
+    from safetensors.numpy import load_file, save_file
+
+    labels = LABELS if "Classification" in architecture else None
+    plain = write_random_checkpoint(tmp_path / "plain", BERT, 3, architecture, id2label=labels)
+    pooled = tmp_path / "pooled"
+    pooled.mkdir()
+    (pooled / "config.json").write_bytes((plain / "config.json").read_bytes())
+    tensors = load_file(str(plain / "model.safetensors"))
+    rng = np.random.default_rng(4)
+    tensors["bert.pooler.dense.weight"] = rng.normal(size=(8, 8)).astype(np.float32)
+    tensors["bert.pooler.dense.bias"] = rng.normal(size=8).astype(np.float32)
+    save_file(tensors, str(pooled / "model.safetensors"), metadata={"format": "pt"})
+
+    with_pooler, without = load_model(pooled), load_model(plain)
+    assert set(with_pooler.named_parameters()) == set(without.named_parameters())
+    assert not any("pooler" in name for name in with_pooler.named_parameters())
+    expected = outputs(without, architecture)
+    for ours, reference in zip(outputs(with_pooler, architecture), expected, strict=True):
+        np.testing.assert_array_equal(ours, reference)
+    saved = with_pooler.save_pretrained(tmp_path / "saved")
+    assert "bert.pooler.dense.weight" not in load_file(str(saved / "model.safetensors"))
