@@ -27,13 +27,7 @@ from numpy.typing import ArrayLike, DTypeLike, NDArray
 
 from numpy_distilbert.config import BertConfig
 from numpy_distilbert.dropout import apply_dropout, dropout_mask, dropout_rate
-from numpy_distilbert.heads import (
-    _labelled_config,
-    _span_backward,
-    _span_loss,
-    _span_train,
-    _token_labels_loss,
-)
+from numpy_distilbert.heads import QuestionAnsweringHead, TokenClassificationHead, _labelled_config
 from numpy_distilbert.layers import ACTIVATION_BACKWARDS, ACTIVATIONS, embed, layer_norm, linear
 from numpy_distilbert.losses import cross_entropy, sequence_classification_loss
 from numpy_distilbert.model import (
@@ -66,9 +60,7 @@ from numpy_distilbert.outputs import (
     BaseModelOutputWithPooling,
     BertForPreTrainingOutput,
     MaskedLMOutput,
-    QuestionAnsweringModelOutput,
     SequenceClassifierOutput,
-    TokenClassifierOutput,
 )
 from numpy_distilbert.weights import Checkpoint, CheckpointError
 
@@ -630,13 +622,10 @@ class BertForSequenceClassification(TrainableHead, _BertFamily):
         return loss, {"logits": d_logits}
 
 
-class BertForTokenClassification(TrainableHead, _BertFamily):
-    """One label distribution per token: h ─ classifier."""
+class BertForTokenClassification(TokenClassificationHead, _BertFamily):
+    """One label distribution per token: h ─ classifier (heads.TokenClassificationHead)."""
 
     encoder_prefix = ENCODER_PREFIX
-    head_affines = (("classifier", "classifier"),)
-    loss_targets = ("labels",)
-    head_prefixes: ClassVar[tuple[str, ...]] = ("classifier.",)
 
     def __init__(self, config: BertConfig, checkpoint: Checkpoint, dtype: DTypeLike = np.float32):
         strip_encoder_prefix(checkpoint)
@@ -646,61 +635,15 @@ class BertForTokenClassification(TrainableHead, _BertFamily):
         why = "token classification head"
         self.classifier = checkpoint.take_affine("classifier", config.num_labels, config.dim, dtype, why)
 
-    def __call__(
-        self,
-        input_ids: ArrayLike,
-        attention_mask: ArrayLike | None = None,
-        token_type_ids: ArrayLike | None = None,
-        output_hidden_states: bool = False,
-        output_attentions: bool = False,
-    ) -> TokenClassifierOutput:
-        encoded = self.bert(
-            input_ids, attention_mask, token_type_ids, output_hidden_states, output_attentions
-        )
-        logits = linear(encoded.last_hidden_state, *self.classifier)  # [B, L, C]
-        return TokenClassifierOutput(logits, encoded.hidden_states, encoded.attentions)
-
-    def forward_train(
-        self,
-        input_ids: ArrayLike,
-        attention_mask: ArrayLike | None = None,
-        token_type_ids: ArrayLike | None = None,
-        positions: Positions | None = None,
-        dropout_rng: np.random.Generator | None = None,
-    ) -> tuple[TokenClassifierOutput, Tape]:
-        refuse_positions(self, positions)
-        tape = self.encoder_train(input_ids, attention_mask, token_type_ids, dropout_rng)
-        hidden = tape.last_hidden_state
-        mask = dropout_mask(dropout_rng, hidden.shape, self.bert.classifier_dropout(), hidden.dtype)
-        dropped = apply_dropout(hidden, mask)
-        logits = linear(dropped, *self.classifier)  # [B, L, C]
-        tape.head = {"mask": mask, "dropped": dropped, "logits_shape": logits.shape}
-        return TokenClassifierOutput(logits), tape
-
-    def backward(self, tape: Tape, **output_grads: np.ndarray) -> dict[str, np.ndarray]:
-        """output_grads: logits [B, L, C], last_hidden_state [B, L, D]."""
-        _check_output_grads(self, output_grads, ("logits", "last_hidden_state"))
-        like = np.empty(tape.head["logits_shape"], dtype=self.dtype)
-        d_dropped, d_classifier = affine_backward(
-            _grad_or_zeros(output_grads.get("logits"), like), tape.head["dropped"], self.classifier
-        )
-        grads = self.encoder_gradients(tape, apply_dropout(d_dropped, tape.head["mask"]), output_grads)
-        self.add_head_gradients(grads, {"classifier": d_classifier})
-        return grads
-
-    def loss(self, outputs: Any, **targets: Any) -> tuple[float, dict[str, np.ndarray]]:
-        return _token_labels_loss(outputs.logits, targets["labels"])
+    def classifier_dropout(self) -> float:
+        return self.bert.classifier_dropout()
 
 
-class BertForQuestionAnswering(TrainableHead, _BertFamily):
-    """Extractive QA: h ─ qa_outputs -> a start and an end score per token (no dropout in
-    transformers' head)."""
+class BertForQuestionAnswering(QuestionAnsweringHead, _BertFamily):
+    """Extractive QA: h ─ qa_outputs -> a start and an end score per token
+    (heads.QuestionAnsweringHead; no dropout in transformers' BERT head)."""
 
     encoder_prefix = ENCODER_PREFIX
-    head_affines = (("qa_outputs", "qa_outputs"),)
-    loss_targets = ("start_positions", "end_positions")
-
-    head_prefixes: ClassVar[tuple[str, ...]] = ("qa_outputs.",)
 
     def __init__(self, config: BertConfig, checkpoint: Checkpoint, dtype: DTypeLike = np.float32):
         self.config = config
@@ -710,46 +653,8 @@ class BertForQuestionAnswering(TrainableHead, _BertFamily):
             "qa_outputs", 2, config.dim, dtype, "question answering head"
         )
 
-    def __call__(
-        self,
-        input_ids: ArrayLike,
-        attention_mask: ArrayLike | None = None,
-        token_type_ids: ArrayLike | None = None,
-        output_hidden_states: bool = False,
-        output_attentions: bool = False,
-    ) -> QuestionAnsweringModelOutput:
-        encoded = self.bert(
-            input_ids, attention_mask, token_type_ids, output_hidden_states, output_attentions
-        )
-        logits = linear(encoded.last_hidden_state, *self.qa_outputs)  # [B, L, 2]
-        return QuestionAnsweringModelOutput(
-            logits[..., 0], logits[..., 1], encoded.hidden_states, encoded.attentions
-        )
-
-    def forward_train(
-        self,
-        input_ids: ArrayLike,
-        attention_mask: ArrayLike | None = None,
-        token_type_ids: ArrayLike | None = None,
-        positions: Positions | None = None,
-        dropout_rng: np.random.Generator | None = None,
-    ) -> tuple[QuestionAnsweringModelOutput, Tape]:
-        refuse_positions(self, positions)
-        tape = self.encoder_train(input_ids, attention_mask, token_type_ids, dropout_rng)
-        start, end, tape.head = _span_train(tape.last_hidden_state, self.qa_outputs, 0.0, None)
-        return QuestionAnsweringModelOutput(start, end), tape
-
-    def backward(self, tape: Tape, **output_grads: np.ndarray) -> dict[str, np.ndarray]:
-        """output_grads: start_logits [B, L], end_logits [B, L], last_hidden_state [B, L, D]."""
-        _check_output_grads(self, output_grads, ("start_logits", "end_logits", "last_hidden_state"))
-        d_hidden, d_qa = _span_backward(output_grads, tape.head, self.qa_outputs)
-        grads = self.encoder_gradients(tape, d_hidden, output_grads)
-        self.add_head_gradients(grads, {"qa_outputs": d_qa})
-        return grads
-
-    def loss(self, outputs: Any, **targets: Any) -> tuple[float, dict[str, np.ndarray]]:
-        """The mean of start and end CE, positions clamped to [0, L] and L ignored, as transformers."""
-        return _span_loss(outputs, targets)
+    def qa_dropout(self) -> float:
+        return 0.0
 
 
 __all__ = [

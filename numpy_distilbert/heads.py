@@ -204,20 +204,21 @@ def _token_labels_loss(logits: np.ndarray, labels: ArrayLike) -> tuple[float, di
     return loss, {"logits": d_flat.reshape(logits.shape)}
 
 
-class DistilBertForTokenClassification(TrainableHead, PretrainedModel):
-    """One label distribution per token."""
+class TokenClassificationHead(TrainableHead):
+    """h ─ dropout ─ classifier -> one label distribution per token [B, L, C]: the same head on
+    DistilBERT and BERT. A family's class sets the encoder (`self.distilbert` / `self.bert`),
+    `self.classifier` and its dropout rate; token types reach the encoder, which BERT reads and
+    DistilBERT ignores."""
 
     head_prefixes: ClassVar[tuple[str, ...]] = ("classifier.",)
     head_affines = (("classifier", "classifier"),)
-    loss_targets = ("labels",)
+    loss_targets: ClassVar[tuple[str, ...]] = ("labels",)
+    config: Any
+    dtype: np.dtype
+    classifier: tuple[np.ndarray, np.ndarray]
 
-    def __init__(self, config: DistilBertConfig, checkpoint: Checkpoint, dtype: DTypeLike = np.float32):
-        self.config = config = _labelled_config(config, checkpoint)
-        self.distilbert = DistilBertModel(config, checkpoint, dtype)
-        self.dtype = dtype = self.distilbert.dtype
-        d, c = config.dim, config.num_labels
-        why = "token classification head"
-        self.classifier = checkpoint.take_affine("classifier", c, d, dtype, why)
+    def classifier_dropout(self) -> float:
+        raise NotImplementedError
 
     def __call__(
         self,
@@ -227,9 +228,10 @@ class DistilBertForTokenClassification(TrainableHead, PretrainedModel):
         output_hidden_states: bool = False,
         output_attentions: bool = False,
     ) -> TokenClassifierOutput:
-        encoded = self.distilbert(input_ids, attention_mask, None, output_hidden_states, output_attentions)
-        hidden = encoded.last_hidden_state  # [B, L, D]
-        logits = linear(hidden, *self.classifier)  # [B, L, C]
+        encoded = self.encoder()(
+            input_ids, attention_mask, token_type_ids, output_hidden_states, output_attentions
+        )
+        logits = linear(encoded.last_hidden_state, *self.classifier)  # [B, L, C]
         return TokenClassifierOutput(logits, encoded.hidden_states, encoded.attentions)
 
     def forward_train(
@@ -241,12 +243,11 @@ class DistilBertForTokenClassification(TrainableHead, PretrainedModel):
         dropout_rng: np.random.Generator | None = None,
     ) -> tuple[TokenClassifierOutput, Tape]:
         refuse_positions(self, positions)
-        tape = self.encoder_train(input_ids, attention_mask, None, dropout_rng)
+        tape = self.encoder_train(input_ids, attention_mask, token_type_ids, dropout_rng)
         hidden = tape.last_hidden_state
-        p = dropout_rate(self.config.extra, "dropout", 0.1)
-        mask = dropout_mask(dropout_rng, hidden.shape, p, hidden.dtype)
+        mask = dropout_mask(dropout_rng, hidden.shape, self.classifier_dropout(), hidden.dtype)
         dropped = apply_dropout(hidden, mask)  # [B, L, D]
-        logits = linear(dropped, *self.classifier)
+        logits = linear(dropped, *self.classifier)  # [B, L, C]
         tape.head = {"mask": mask, "dropped": dropped, "logits_shape": logits.shape}
         return TokenClassifierOutput(logits), tape
 
@@ -265,48 +266,33 @@ class DistilBertForTokenClassification(TrainableHead, PretrainedModel):
         return _token_labels_loss(outputs.logits, targets["labels"])
 
 
-def _span_train(
-    hidden: np.ndarray, qa_outputs: tuple[np.ndarray, np.ndarray], p: float, rng: np.random.Generator | None
-) -> tuple[np.ndarray, np.ndarray, dict[str, Any]]:
-    """hidden [B, L, D] -> dropout (p) -> qa_outputs -> (start [B, L], end [B, L], saved)."""
-    mask = dropout_mask(rng, hidden.shape, p, hidden.dtype)
-    dropped = apply_dropout(hidden, mask)
-    logits = linear(dropped, *qa_outputs)  # [B, L, 2]
-    return logits[..., 0], logits[..., 1], {"mask": mask, "dropped": dropped}
+class DistilBertForTokenClassification(TokenClassificationHead, PretrainedModel):
+    """One label distribution per token."""
+
+    def __init__(self, config: DistilBertConfig, checkpoint: Checkpoint, dtype: DTypeLike = np.float32):
+        self.config = config = _labelled_config(config, checkpoint)
+        self.distilbert = DistilBertModel(config, checkpoint, dtype)
+        self.dtype = dtype = self.distilbert.dtype
+        d, c = config.dim, config.num_labels
+        why = "token classification head"
+        self.classifier = checkpoint.take_affine("classifier", c, d, dtype, why)
+
+    def classifier_dropout(self) -> float:
+        return dropout_rate(self.config.extra, "dropout", 0.1)
 
 
-def _span_backward(
-    output_grads: dict[str, Any], saved: dict[str, Any], qa_outputs: tuple[np.ndarray, np.ndarray]
-) -> tuple[np.ndarray, tuple[np.ndarray, np.ndarray]]:
-    """start/end gradients [B, L] -> (d_hidden [B, L, D], qa_outputs' (d_w, d_b))."""
-    like = saved["dropped"][..., 0]
-    d_start = _grad_or_zeros(output_grads.get("start_logits"), like)
-    d_end = _grad_or_zeros(output_grads.get("end_logits"), like)
-    d_logits = np.stack([d_start, d_end], axis=-1)  # [B, L, 2]
-    d_dropped, d_qa = affine_backward(d_logits, saved["dropped"], qa_outputs)
-    return apply_dropout(d_dropped, saved["mask"]), d_qa
-
-
-def _span_loss(outputs: Any, targets: dict[str, Any]) -> tuple[float, dict[str, np.ndarray]]:
-    loss, d_start, d_end = question_answering_loss(
-        outputs.start_logits, outputs.end_logits, targets["start_positions"], targets["end_positions"]
-    )
-    return loss, {"start_logits": d_start, "end_logits": d_end}
-
-
-class DistilBertForQuestionAnswering(TrainableHead, PretrainedModel):
-    """Extractive QA: a start and an end score for every token."""
+class QuestionAnsweringHead(TrainableHead):
+    """h ─ dropout ─ qa_outputs -> a start and an end score per token [B, L]: the same head on
+    DistilBERT (with `qa_dropout`) and BERT (no dropout in transformers' head)."""
 
     head_prefixes: ClassVar[tuple[str, ...]] = ("qa_outputs.",)
     head_affines = (("qa_outputs", "qa_outputs"),)
-    loss_targets = ("start_positions", "end_positions")
+    loss_targets: ClassVar[tuple[str, ...]] = ("start_positions", "end_positions")
+    config: Any
+    qa_outputs: tuple[np.ndarray, np.ndarray]
 
-    def __init__(self, config: DistilBertConfig, checkpoint: Checkpoint, dtype: DTypeLike = np.float32):
-        self.config = config
-        self.distilbert = DistilBertModel(config, checkpoint, dtype)
-        self.dtype = dtype = self.distilbert.dtype
-        why = "question answering head"
-        self.qa_outputs = checkpoint.take_affine("qa_outputs", 2, config.dim, dtype, why)
+    def qa_dropout(self) -> float:
+        raise NotImplementedError
 
     def __call__(
         self,
@@ -316,9 +302,10 @@ class DistilBertForQuestionAnswering(TrainableHead, PretrainedModel):
         output_hidden_states: bool = False,
         output_attentions: bool = False,
     ) -> QuestionAnsweringModelOutput:
-        encoded = self.distilbert(input_ids, attention_mask, None, output_hidden_states, output_attentions)
-        hidden = encoded.last_hidden_state  # [B, L, D]
-        logits = linear(hidden, *self.qa_outputs)  # [B, L, 2]
+        encoded = self.encoder()(
+            input_ids, attention_mask, token_type_ids, output_hidden_states, output_attentions
+        )
+        logits = linear(encoded.last_hidden_state, *self.qa_outputs)  # [B, L, 2]
         return QuestionAnsweringModelOutput(
             logits[..., 0], logits[..., 1], encoded.hidden_states, encoded.attentions
         )
@@ -332,22 +319,46 @@ class DistilBertForQuestionAnswering(TrainableHead, PretrainedModel):
         dropout_rng: np.random.Generator | None = None,
     ) -> tuple[QuestionAnsweringModelOutput, Tape]:
         refuse_positions(self, positions)
-        tape = self.encoder_train(input_ids, attention_mask, None, dropout_rng)
-        p = dropout_rate(self.config.extra, "qa_dropout", 0.1)
-        start, end, tape.head = _span_train(tape.last_hidden_state, self.qa_outputs, p, dropout_rng)
-        return QuestionAnsweringModelOutput(start, end), tape
+        tape = self.encoder_train(input_ids, attention_mask, token_type_ids, dropout_rng)
+        hidden = tape.last_hidden_state
+        mask = dropout_mask(dropout_rng, hidden.shape, self.qa_dropout(), hidden.dtype)
+        dropped = apply_dropout(hidden, mask)  # [B, L, D]
+        logits = linear(dropped, *self.qa_outputs)  # [B, L, 2]
+        tape.head = {"mask": mask, "dropped": dropped}
+        return QuestionAnsweringModelOutput(logits[..., 0], logits[..., 1]), tape
 
     def backward(self, tape: Tape, **output_grads: np.ndarray) -> dict[str, np.ndarray]:
         """output_grads: start_logits [B, L], end_logits [B, L], last_hidden_state [B, L, D]."""
         _check_output_grads(self, output_grads, ("start_logits", "end_logits", "last_hidden_state"))
-        d_hidden, d_qa = _span_backward(output_grads, tape.head, self.qa_outputs)
-        grads = self.encoder_gradients(tape, d_hidden, output_grads)
+        dropped = tape.head["dropped"]
+        d_start = _grad_or_zeros(output_grads.get("start_logits"), dropped[..., 0])
+        d_end = _grad_or_zeros(output_grads.get("end_logits"), dropped[..., 0])
+        d_logits = np.stack([d_start, d_end], axis=-1)  # [B, L, 2]
+        d_dropped, d_qa = affine_backward(d_logits, dropped, self.qa_outputs)
+        grads = self.encoder_gradients(tape, apply_dropout(d_dropped, tape.head["mask"]), output_grads)
         self.add_head_gradients(grads, {"qa_outputs": d_qa})
         return grads
 
     def loss(self, outputs: Any, **targets: Any) -> tuple[float, dict[str, np.ndarray]]:
         """The mean of start and end CE, positions clamped to [0, L] and L ignored, as transformers."""
-        return _span_loss(outputs, targets)
+        loss, d_start, d_end = question_answering_loss(
+            outputs.start_logits, outputs.end_logits, targets["start_positions"], targets["end_positions"]
+        )
+        return loss, {"start_logits": d_start, "end_logits": d_end}
+
+
+class DistilBertForQuestionAnswering(QuestionAnsweringHead, PretrainedModel):
+    """Extractive QA: a start and an end score for every token."""
+
+    def __init__(self, config: DistilBertConfig, checkpoint: Checkpoint, dtype: DTypeLike = np.float32):
+        self.config = config
+        self.distilbert = DistilBertModel(config, checkpoint, dtype)
+        self.dtype = dtype = self.distilbert.dtype
+        why = "question answering head"
+        self.qa_outputs = checkpoint.take_affine("qa_outputs", 2, config.dim, dtype, why)
+
+    def qa_dropout(self) -> float:
+        return dropout_rate(self.config.extra, "qa_dropout", 0.1)
 
 
 class DistilBertForMultipleChoice(TrainableHead, PretrainedModel):
