@@ -30,6 +30,7 @@ batch function -> one output record each), for any engine that distributes batch
 from __future__ import annotations
 
 import contextlib
+import io
 import json
 import os
 import queue
@@ -48,6 +49,7 @@ JOB_FORMAT = 1
 BLAS_THREAD_VARIABLES = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "BLIS_NUM_THREADS",
                          "VECLIB_MAXIMUM_THREADS")
 WORKER_BATCHES_IN_FLIGHT = 2  # per worker: one running, one waiting in its pipe (no idle gap)
+READ_BUFFER_BYTES = 1 << 16  # reading the workers' answers: a pipe's capacity per system call
 WORKER_STOP_SECONDS = 10.0
 
 
@@ -456,7 +458,11 @@ class WorkerPool:
             for number in range(1, workers + 1):
                 process = subprocess.Popen(list(command), stdin=subprocess.PIPE, stdout=subprocess.PIPE,
                                            env=env, bufsize=0)
-                assert process.stdin is not None
+                assert process.stdin is not None and process.stdout is not None
+                # bufsize=0 sends each batch line at once; but an unbuffered pipe's readline reads
+                # one byte per system call (an embedding batch's answer is ~250 KB), so answers are
+                # read through a buffer. Nothing has been read yet, so nothing is lost.
+                process.stdout = io.BufferedReader(process.stdout, READ_BUFFER_BYTES)  # type: ignore[type-var]
                 process.stdin.write(hello_line)
                 worker = _Worker(number, process, threading.Semaphore(WORKER_BATCHES_IN_FLIGHT), {})
                 self.workers.append(worker)
