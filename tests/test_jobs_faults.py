@@ -266,10 +266,16 @@ def test_the_cores_are_shared_out_and_an_override_wins():
     assert jobs.blas_thread_environment(1)["OPENBLAS_NUM_THREADS"] == "1"
 
 
-def test_workers_left_out_means_this_process():
-    # The default, and the measured one: on an idle 2-core machine one process with 2
-    # BLAS threads embedded faster than 2 workers (README "From one file to a cluster").
+def test_workers_left_out_means_one_per_core_only_for_a_long_file():
+    import argparse
+
     from numpy_distilbert import cli
 
-    args = cli.build_parser().parse_args(["embed", "-i", "corpus.txt", "-o", "out.npy"])
-    assert args.workers == 1
+    def chosen(workers, total, pretty=False):
+        return cli._workers(argparse.Namespace(workers=workers), total, batch_size=8, pretty=pretty)
+
+    long_file = cli.AUTO_WORKERS_MIN_BATCHES * 8
+    assert chosen(None, long_file) == jobs.available_cores()
+    assert chosen(None, long_file - 1) == 1 and chosen(None, None) == 1  # short, or stdin
+    assert chosen(None, long_file, pretty=True) == 1
+    assert chosen(3, 5) == 3
