@@ -42,8 +42,9 @@ are memory-mapped, so the worker processes of one machine share one copy in the 
 
 A model directory that changes while a job runs (a file added, removed, rewritten) fails
 that job with `ModelChangedError` instead of mixing two models' results: `map_pipeline`
-records the files' sizes and modification times when it builds the graph, and each
-partition checks them before it runs. A later job sees the new files and reloads. Workers
+records the files' sizes, modification times and inodes (`jobs.model_signature`, as the
+command line's jobs do) when it builds the graph, and each partition checks them before it
+runs. A later job sees the new files and reloads. Workers
 that hold their own copies of a model (other modification times) pass `check_model=False`.
 
 Bad input is refused with the partition and item (Bag) or the index label (DataFrame) that
@@ -64,13 +65,14 @@ import dataclasses
 import os
 import threading
 from collections import Counter
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from numpy_distilbert.jobs import ModelChangedError, model_signature, signature_changes
 from numpy_distilbert.pipelines import SUPPORTED_TASKS, TASK_ALIASES, pipeline, pipeline_class
 
 INSTALL_HINT = 'numpy_distilbert.dask needs Dask: pip install "numpy-distilbert[dask]"'
@@ -87,10 +89,6 @@ UNWRAPS_ONE = ("fill-mask", "question-answering")
 # Each task's (text field, second text field) of a record; QA's records always hold both.
 RECORD_FIELDS = {"question-answering": ("question", "context")}
 PAIRED_TASKS = ("text-classification", "question-answering")
-
-
-class ModelChangedError(RuntimeError):
-    """The model directory's files changed after `map_pipeline` built the job."""
 
 
 def _import_dask() -> Any:
@@ -118,9 +116,9 @@ class Job:
     options: dict[str, Any] = dataclasses.field(default_factory=dict)
     text_field: str | None = None  # None: the items are the texts themselves
     pair_field: str | None = None
-    # (relative path, size, mtime_ns) of the model directory's files when the job was built;
-    # None when the client could not see the directory (a model id).
-    fingerprint: tuple[tuple[str, int, int], ...] | None = None
+    # jobs.model_signature of the model directory when the job was built; None when the client
+    # could not see the directory (a model id).
+    fingerprint: dict[str, list[int]] | None = None
 
 
 def canonical_task(task: Any) -> str:
@@ -170,7 +168,7 @@ def _dtype_name(dtype: Any) -> str:
     return name
 
 
-def _model_reference(model: Any) -> tuple[str, tuple[tuple[str, int, int], ...] | None]:
+def _model_reference(model: Any) -> tuple[str, dict[str, list[int]] | None]:
     """(what the workers load, the directory's fingerprint): an existing directory travels as
     its absolute path (workers may run elsewhere than the client's current directory)."""
     if not isinstance(model, (str, Path)):
@@ -181,37 +179,8 @@ def _model_reference(model: Any) -> tuple[str, tuple[tuple[str, int, int], ...] 
     local = Path(model).expanduser()
     if local.is_dir():
         directory = local.resolve()
-        return str(directory), fingerprint(directory)
+        return str(directory), model_signature(directory)
     return str(model), None
-
-
-def fingerprint(directory: Path) -> tuple[tuple[str, int, int], ...]:
-    """(relative path, size, mtime in ns) of the files a model directory holds: its own and
-    those one folder down (sentence-transformers' 1_Pooling/, ...); hidden entries are skipped."""
-    found = []
-    for path in _model_files(directory):
-        stat = path.stat()  # follows the HF cache's symlinks to the blobs
-        found.append((path.relative_to(directory).as_posix(), stat.st_size, stat.st_mtime_ns))
-    return tuple(sorted(found))
-
-
-def _model_files(directory: Path) -> Iterator[Path]:
-    for entry in directory.iterdir():
-        if entry.name.startswith("."):
-            continue
-        if entry.is_dir():
-            yield from (p for p in entry.iterdir() if p.is_file() and not p.name.startswith("."))
-        elif entry.is_file():
-            yield entry
-
-
-def _changes(before: tuple[tuple[str, int, int], ...], now: tuple[tuple[str, int, int], ...]) -> str:
-    """What differs between two fingerprints, in words (the first few files)."""
-    old, new = {p: rest for p, *rest in before}, {p: rest for p, *rest in now}
-    words = [f"{p} removed" for p in sorted(old.keys() - new.keys())]
-    words += [f"{p} added" for p in sorted(new.keys() - old.keys())]
-    words += [f"{p} rewritten" for p in sorted(old.keys() & new.keys()) if old[p] != new[p]]
-    return ", ".join(words[:5]) + (", ..." if len(words) > 5 else "")
 
 
 # --------------------------------------------------------------------- the public call
@@ -378,7 +347,7 @@ Runner = Callable[[list[Any], "int | None", dict[str, Any]], list[Any]]
 class _Entry:
     lock: threading.Lock = dataclasses.field(default_factory=threading.Lock)
     runner: Runner | None = None
-    fingerprint: tuple[tuple[str, int, int], ...] | None = None
+    fingerprint: dict[str, list[int]] | None = None
 
 
 _lock = threading.Lock()  # guards the three tables below; a model loads under its entry's own lock
@@ -397,11 +366,11 @@ def _runner(job: Job) -> Runner:
     from numpy_distilbert.hub import resolve_model
 
     directory = resolve_model(job.model, revision=job.revision)
-    now = fingerprint(directory)
+    now = model_signature(directory)
     if job.fingerprint is not None and now != job.fingerprint:
         raise ModelChangedError(
             f"model directory {directory} changed after map_pipeline built this job "
-            f"({_changes(job.fingerprint, now)}); results would mix two models, so run the job again"
+            f"({signature_changes(job.fingerprint, now)}); results would mix two models, so run the job again"
         )
     key = (job.task, job.model, job.revision, job.dtype)
     with _lock:

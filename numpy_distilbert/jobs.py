@@ -180,10 +180,14 @@ def encode_record(record: dict[str, Any]) -> str:
 # ------------------------------------------------------------ model identity
 def model_signature(directory: str | Path) -> dict[str, list[int]]:
     """{relative file name: [size, mtime_ns, inode]} of every file of a model directory (and one
-    level of sub-directories, e.g. a sentence-transformers 1_Pooling/): what a rewrite changes."""
+    level of sub-directories, e.g. a sentence-transformers 1_Pooling/): what a rewrite changes.
+    Hidden entries (.git/, .cache/) are not the model's: `git status` rewriting .git/index must
+    not stop a job. Files are stat'ed through symlinks (the HF cache's snapshots point at blobs)."""
     root = Path(directory)
     signature: dict[str, list[int]] = {}
     for path in sorted([*root.glob("*"), *root.glob("*/*")]):
+        if any(part.startswith(".") for part in path.relative_to(root).parts):
+            continue
         try:
             info = path.stat()
         except OSError:
@@ -193,14 +197,21 @@ def model_signature(directory: str | Path) -> dict[str, list[int]]:
     return signature
 
 
+def signature_changes(before: dict[str, list[int]], now: dict[str, list[int]]) -> str:
+    """What differs between two model signatures, in words: the first five files."""
+    words = [f"{name} removed" for name in sorted(before.keys() - now.keys())]
+    words += [f"{name} added" for name in sorted(now.keys() - before.keys())]
+    words += [f"{name} rewritten" for name in sorted(before.keys() & now.keys()) if before[name] != now[name]]
+    return ", ".join(words[:5]) + (f" and {len(words) - 5} more" if len(words) > 5 else "")
+
+
 def check_model_unchanged(directory: str | Path, signature: dict[str, list[int]]) -> None:
     """ModelChangedError naming the files that differ from `signature`."""
     now = model_signature(directory)
     if now == signature:
         return
-    changed = sorted(name for name in set(now) | set(signature) if now.get(name) != signature.get(name))
-    shown = ", ".join(changed[:5]) + (f" and {len(changed) - 5} more" if len(changed) > 5 else "")
-    raise ModelChangedError(f"the model directory {directory} changed during the job ({shown}); "
+    raise ModelChangedError(f"the model directory {directory} changed during the job "
+                            f"({signature_changes(signature, now)}); "
                             f"its results would mix two models: stop, and rerun on a stable copy")
 
 

@@ -199,6 +199,25 @@ def test_a_model_rewritten_between_batches_stops_the_job(models, tmp_path):
         next(answers)
 
 
+def test_the_signature_names_each_change_and_ignores_hidden_entries(tmp_path):
+    model = tmp_path / "model"
+    (model / "1_Pooling").mkdir(parents=True)
+    (model / "config.json").write_text("{}")
+    (model / "model.safetensors").write_bytes(b"x")
+    (model / "1_Pooling" / "config.json").write_text("{}")
+    before = jobs.model_signature(model)
+    assert sorted(before) == ["1_Pooling/config.json", "config.json", "model.safetensors"]
+    (model / ".git").mkdir()
+    (model / ".git" / "index").write_bytes(b"git status rewrites this")  # a git clone of a model
+    (model / ".gitattributes").write_text("*.safetensors filter=lfs")
+    assert jobs.model_signature(model) == before
+    (model / "model.safetensors").write_bytes(b"xy")
+    (model / "config.json").unlink()
+    (model / "vocab.txt").write_text("[PAD]")
+    changes = jobs.signature_changes(before, jobs.model_signature(model))
+    assert changes == "config.json removed, vocab.txt added, model.safetensors rewritten"
+
+
 @pytest.mark.parametrize("workers", [1, 2])
 def test_a_model_rewritten_during_a_cli_job_fails_loudly(models, corpus, tmp_path, workers):
     model = tmp_path / "model"
