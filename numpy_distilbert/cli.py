@@ -802,15 +802,10 @@ def _json_id_of(text: str, id_field: str) -> tuple[Any, str | None]:
     return value, None
 
 
-def _chunks(items: Iterable[Item], size: int) -> Iterator[list[Item]]:
-    chunk: list[Item] = []
-    for item in items:
-        chunk.append(item)
-        if len(chunk) == size:
-            yield chunk
-            chunk = []
-    if chunk:
-        yield chunk
+def _where(items: Iterable[Item], prefix: str) -> Callable[[int], str]:
+    """How messages name an input by its number: "argument 2" for arguments, else "<prefix> N"."""
+    named = {item.number: item.where for item in items} if isinstance(items, list) else {}
+    return lambda number: named.get(number) or f"{prefix} {number}"
 
 
 # ------------------------------------------------------------------- running
@@ -1002,12 +997,10 @@ def run_inputs(
     input to `sink` (default: JSON on stdout). Returns the exit status."""
     from numpy_distilbert.jobs import InProcess
 
-    where = {item.number: item.where for item in items} if isinstance(items, list) else None
     records = (item.record() for item in items)
     sink = JsonLines(pretty) if sink is None else sink
     executor = InProcess(run, on_error=_show_traceback)
-    return _run_job(executor, records, lambda n: where[n] if where else f"line {n}", sink, batch_size,
-                    progress)
+    return _run_job(executor, records, _where(items, "line"), sink, batch_size, progress)
 
 
 def _run_job(executor: Any, records: Iterable[Any], where: Callable[[int], str], sink: Any, batch_size: int,
@@ -1146,14 +1139,7 @@ def _run_command(command: Command, args: argparse.Namespace) -> int:
     kind = _output_kind(command, args.output)
     _check_job_options(command, args, kind)
     items, total, pretty = _items(args, command)
-    where_of: dict[int, str] = {}
-    if isinstance(items, list):  # arguments: say "argument 2", not "line 2"
-        where_of = {item.number: item.where for item in items}
-    prefix = f"{'stdin' if args.input == '-' else args.input} line"
-
-    def where(number: int) -> str:
-        return where_of.get(number) or f"{prefix} {number}"
-
+    where = _where(items, f"{'stdin' if args.input == '-' else args.input} line")
     model_dir = _model_dir(command, args)
     signature = model_signature(model_dir)
     batch_size = args.batch_size or _pipeline_batch_size()
