@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from finite_differences import central_difference
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -211,19 +212,6 @@ def test_padding_rows_get_no_gradient_and_do_not_count():
 
 
 # --------------------------------------------------------------- finite differences (no torch)
-def _numerical_gradient(function, array: np.ndarray, indices, step: float = 1e-6) -> np.ndarray:
-    values = []
-    for index in indices:
-        saved = array[index]
-        array[index] = saved + step
-        plus = function()
-        array[index] = saved - step
-        minus = function()
-        array[index] = saved
-        values.append((plus - minus) / (2 * step))
-    return np.array(values)
-
-
 @given(seed=st.integers(0, 2**31), temperature=st.sampled_from([0.5, 2.0, 3.0]), rows=st.booleans())
 def test_gradients_equal_finite_differences(seed, temperature, rows):
     inputs = make_batch(seed, 3, 6, 13, 7, logit_scale=1.5)
@@ -247,7 +235,7 @@ def test_gradients_equal_finite_differences(seed, temperature, rows):
             candidates = [tuple(int(i) for i in idx) for idx in np.ndindex(*array.shape)]
         chosen = rng.choice(len(candidates), size=min(12, len(candidates)), replace=False)
         picked = [candidates[i] for i in chosen]
-        numerical = _numerical_gradient(loss, array, picked)
+        numerical = np.array([central_difference(loss, array, index) for index in picked])
         expected = np.array([analytic[index] for index in picked])
         scale = max(np.max(np.abs(analytic)), 1e-12)
         difference = np.max(np.abs(numerical - expected)) / scale

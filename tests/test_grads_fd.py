@@ -17,13 +17,14 @@ from typing import Any
 
 import numpy as np
 import pytest
+from finite_differences import central_difference
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from numpy_distilbert.auto import load_model
 from numpy_distilbert.config import BertConfig, DistilBertConfig
 from numpy_distilbert.random_weights import write_random_checkpoint
-from numpy_distilbert.tolerances import FD_ABS, FD_REL, FD_STEP
+from numpy_distilbert.tolerances import FD_ABS, FD_REL
 
 VOCAB = 13
 ENTRIES_PER_TENSOR = 3
@@ -97,13 +98,7 @@ def fd_check(
         flat, grad = param.reshape(-1), grads[name].reshape(-1)
         assert np.shares_memory(flat, param)
         for i in rng.choice(flat.size, size=min(ENTRIES_PER_TENSOR, flat.size), replace=False):
-            saved = flat[i]
-            flat[i] = saved + FD_STEP
-            plus = loss_of()
-            flat[i] = saved - FD_STEP
-            minus = loss_of()
-            flat[i] = saved
-            numeric = (plus - minus) / (2 * FD_STEP)
+            numeric = central_difference(loss_of, flat, i)
             assert abs(grad[i] - numeric) <= FD_ABS * magnitude + FD_REL * abs(numeric), (
                 f"{name}[{i}]: analytic {grad[i]:.10g}, numeric {numeric:.10g}"
             )
