@@ -31,14 +31,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 from conftest import REPO_ROOT, skip_or_fail
+from test_cli import TINY, write_cli_models
 
 from numpy_distilbert.config import DistilBertConfig
 from numpy_distilbert.pipelines import pipeline
 from numpy_distilbert.random_weights import write_random_checkpoint
 
-TINY = dict(dim=64, n_layers=2, n_heads=4, hidden_dim=128)
-NLI_LABELS = {0: "contradiction", 1: "neutral", 2: "entailment"}
-NER_LABELS = {0: "O", 1: "B-PER", 2: "I-PER", 3: "B-LOC", 4: "I-LOC"}
 # Uneven partitions, one of a single item: some pipelines unwrap the result of a one-item list.
 PARTITION_SIZES = (5, 1, 7, 3, 6, 2)
 TIMEOUT = 600  # seconds for one compute: generous, for a loaded 2-core machine (never asserted)
@@ -197,20 +195,12 @@ def json_plain(value) -> bool:
 # ------------------------------------------------------------------ fixtures
 @pytest.fixture(scope="module")
 def models(tmp_path_factory, shared_model_path) -> dict[str, Path]:
+    """The command line tests' tiny checkpoints (mlm, nli, ner, qa), and a bare encoder."""
     root = tmp_path_factory.mktemp("dask-models")
-    config = DistilBertConfig(**TINY)
-    specs = {
-        "mlm": ("DistilBertForMaskedLM", None),
-        "nli": ("DistilBertForSequenceClassification", NLI_LABELS),
-        "ner": ("DistilBertForTokenClassification", NER_LABELS),
-        "qa": ("DistilBertForQuestionAnswering", None),
-        "encoder": ("DistilBertModel", None),
-    }
-    return {
-        name: write_random_checkpoint(root / name, config, seed=i + 1, architecture=arch,
-                                      vocab_dir=shared_model_path, id2label=labels)
-        for i, (name, (arch, labels)) in enumerate(specs.items())
-    }
+    dirs = write_cli_models(root, shared_model_path)
+    dirs["encoder"] = write_random_checkpoint(root / "encoder", DistilBertConfig(**TINY), seed=5,
+                                              architecture="DistilBertModel", vocab_dir=shared_model_path)
+    return dirs
 
 
 @pytest.fixture(scope="module")
