@@ -953,11 +953,9 @@ class NpyMatrix:
         self.width: int | None = None
 
     def problem(self, result: Any) -> str | None:
-        if not isinstance(result, list) or not result or isinstance(result[0], list):
-            return "one vector per input is needed for a matrix: --pooling none gives one per token"
-        if self.width is not None and len(result) != self.width:
-            return f"a vector of {len(result)} values does not fit a matrix of other lengths"
-        return None
+        from numpy_distilbert.shards import vector_problem
+
+        return vector_problem(result, self.width, "a matrix", "a matrix of other lengths")
 
     def write(self, records: list[dict[str, Any]]) -> None:
         import numpy as np

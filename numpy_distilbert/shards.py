@@ -128,6 +128,16 @@ def entry_record_lines(directory: Path, entry: ShardEntry) -> Iterator[int]:
     yield from heapq.merge((int(n) for n in rows), (n for n, _ in entry.errors))
 
 
+def vector_problem(result: Any, width: int | None, into: str, of_width: str) -> str | None:
+    """Why an embedding result (JSON-ready) cannot be one row of `into` whose rows hold `width`
+    values (None: not known yet), or None. `of_width` names those rows in the message."""
+    if not isinstance(result, list) or not result or isinstance(result[0], list):
+        return f"one vector per input is needed for {into}: --pooling none gives one per token"
+    if width is not None and len(result) != width:
+        return f"a vector of {len(result)} values does not fit {of_width}"
+    return None
+
+
 class ShardWriter:
     """`embed -o DIR`: output records gathered into float32 shards, each a whole number of batches.
 
@@ -209,11 +219,7 @@ class ShardWriter:
 
     def problem(self, result: Any) -> str | None:
         """Why a result cannot be a shard row (not one vector, or another length), or None."""
-        if not isinstance(result, list) or not result or isinstance(result[0], list):
-            return "one vector per input is needed for shards: --pooling none gives one per token"
-        if self.dim is not None and len(result) != self.dim:
-            return f"a vector of {len(result)} values does not fit shards of {self.dim}"
-        return None
+        return vector_problem(result, self.dim, "shards", f"shards of {self.dim}")
 
     def _write_shard(self, records: Sequence[dict[str, Any]]) -> None:
         rows = [r for r in records if "result" in r]

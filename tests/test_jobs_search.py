@@ -112,3 +112,18 @@ def test_search_refuses_another_model_and_a_damaged_directory(embedded, tmp_path
     victim.write_bytes(victim.read_bytes()[:100])
     proc = run_cli("search", "--index", damaged, "a query")
     assert proc.returncode == 2 and "shard 1" in proc.stderr and "--resume" in proc.stderr
+
+
+def test_a_result_that_is_not_one_vector_of_the_same_length_is_refused_by_both_embed_outputs(tmp_path):
+    from numpy_distilbert.cli import NpyMatrix
+    from numpy_distilbert.shards import vector_problem
+
+    matrix = NpyMatrix(str(tmp_path / "out.npy"), "float32")
+    assert "one vector per input is needed for a matrix" in matrix.problem([[0.1, 0.2], [0.3, 0.4]])
+    assert matrix.problem([0.1, 0.2]) is None
+    matrix.write([{"line": 1, "result": [0.1, 0.2]}])
+    assert matrix.problem([0.1, 0.2, 0.3]) == "a vector of 3 values does not fit a matrix of other lengths"
+    assert "needed for shards" in vector_problem("text", None, "shards", "shards of 2")
+    assert vector_problem([], None, "shards", "shards of 2") is not None
+    too_short = vector_problem([1.0], 2, "shards", "shards of 2")
+    assert too_short == "a vector of 1 values does not fit shards of 2"
