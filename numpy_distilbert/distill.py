@@ -39,15 +39,14 @@ from numpy_distilbert._checks import as_int
 from numpy_distilbert.bert import BERT_BLOCK_NAMES, MLM_PREFIX, strip_encoder_prefix
 from numpy_distilbert.config import ACTIVATIONS, BertConfig, ConfigError, DistilBertConfig, read_config_json
 from numpy_distilbert.hub import resolve_model
+from numpy_distilbert.losses import IGNORE_INDEX, cross_entropy, log_softmax
 from numpy_distilbert.model import DISTILBERT_BLOCK_NAMES, BlockNames
+from numpy_distilbert.sentence_transformers import mean_pool_backward, pool
 from numpy_distilbert.weights import SAFETENSORS_FILE, Checkpoint, CheckpointError, load_checkpoint
 
-IGNORE_INDEX = -100  # a label that asks for no prediction (torch's CrossEntropyLoss default)
 # torch's cosine_embedding_loss adds this to both squared norms, so that a zero vector
 # gives cos = 0 rather than 0/0.
 COSINE_EPS = 1e-12
-# sentence-transformers' floor on the token count of mean pooling (a row without tokens).
-POOLING_COUNT_EPS = 1e-9
 
 
 # ------------------------------------------------------------------------ the loss
@@ -68,12 +67,6 @@ class DistillationLoss:
     loss_mse: float | None
     d_student_logits: np.ndarray | None
     d_student_hidden: np.ndarray
-
-
-def log_softmax(x: np.ndarray) -> np.ndarray:
-    """log(softmax(x)) along the last axis, computed as x − max − log Σ exp(x − max)."""
-    shifted = x - x.max(axis=-1, keepdims=True)
-    return shifted - np.log(np.exp(shifted).sum(axis=-1, keepdims=True))
 
 
 def soft_target_kl(
@@ -98,24 +91,6 @@ def soft_target_kl(
     return loss, d_logits
 
 
-def masked_lm_cross_entropy(logits: np.ndarray, labels: np.ndarray) -> tuple[float, np.ndarray]:
-    """L_mlm: the mean cross-entropy over the rows whose label is not -100, and its gradient.
-
-    logits: [N, V]; labels: [N] (−100: no prediction at that row). With M predicted rows,
-    L = −1/M Σ log softmax(logits)[label], and ∂L/∂logits = (softmax − onehot) / M on those
-    rows, 0 elsewhere.
-    """
-    rows = np.flatnonzero(labels != IGNORE_INDEX)
-    targets = labels[rows]
-    log_probs = log_softmax(logits[rows])  # [M, V]
-    loss = -float(log_probs[np.arange(rows.size), targets].sum()) / rows.size
-    d_selected = np.exp(log_probs)
-    d_selected[np.arange(rows.size), targets] -= 1.0
-    d_logits = np.zeros_like(logits)
-    d_logits[rows] = d_selected / rows.size
-    return loss, d_logits
-
-
 def cosine_embedding_loss(student: np.ndarray, teacher: np.ndarray) -> tuple[float, np.ndarray]:
     """L_cos = mean over rows of 1 − cos(s, t), torch's CosineEmbeddingLoss with target 1.
 
@@ -135,22 +110,6 @@ def cosine_embedding_loss(student: np.ndarray, teacher: np.ndarray) -> tuple[flo
     return loss, d_student
 
 
-def mean_pool(hidden: np.ndarray, mask: np.ndarray) -> np.ndarray:
-    """hidden [B, L, D], mask [B, L] (1 = token) -> [B, D]: the mean over each row's tokens,
-    as sentence-transformers' mean pooling (its count floored at 1e-9)."""
-    weights = mask[..., None].astype(hidden.dtype)  # [B, L, 1]
-    count = np.maximum(weights.sum(axis=1), POOLING_COUNT_EPS)  # [B, 1]
-    return (hidden * weights).sum(axis=1) / count
-
-
-def mean_pool_backward(d_pooled: np.ndarray, mask: np.ndarray, dtype: np.dtype) -> np.ndarray:
-    """The gradient of `mean_pool`: d_pooled [B, D] -> d_hidden [B, L, D], spread evenly
-    over each row's tokens (m[b, l] / count[b]), 0 at padding."""
-    weights = mask[..., None].astype(dtype)  # [B, L, 1]
-    count = np.maximum(weights.sum(axis=1), POOLING_COUNT_EPS)  # [B, 1]
-    return weights * (d_pooled / count)[:, None, :]
-
-
 def sentence_mse(
     student_hidden: np.ndarray, teacher_hidden: np.ndarray, mask: np.ndarray
 ) -> tuple[float, np.ndarray]:
@@ -161,7 +120,7 @@ def sentence_mse(
     carried back through the mean pooling. (distiller.py's own `alpha_mse` is an MSE on
     the logits; a teacher without MLM head has none, hence this sentence-level one.)
     """
-    difference = mean_pool(student_hidden, mask) - mean_pool(teacher_hidden, mask)  # [B, D]
+    difference = pool(student_hidden, mask, "mean") - pool(teacher_hidden, mask, "mean")  # [B, D]
     loss = float(np.mean(np.square(difference)))
     d_pooled = 2.0 * difference / difference.size
     return loss, mean_pool_backward(d_pooled, mask, student_hidden.dtype)
@@ -317,7 +276,7 @@ def distillation_loss(
             d_rows += weights["alpha_ce"] * d_ce
         if weights["alpha_mlm"] > 0:
             label_rows = _as_labels(labels, mask, s_rows.shape[-1])[mask]  # [N]
-            parts["mlm"], d_mlm = masked_lm_cross_entropy(s_rows, label_rows)
+            parts["mlm"], d_mlm = cross_entropy(s_rows, label_rows)  # mean over the labelled rows
             d_rows += weights["alpha_mlm"] * d_mlm
         if s_logits.ndim == 3:
             d_logits = np.zeros(s_logits.shape, dtype=dtype)

@@ -31,8 +31,7 @@ import numpy as np
 from numpy.typing import ArrayLike
 
 from numpy_distilbert._checks import as_int
-
-IGNORE_INDEX = -100
+from numpy_distilbert.losses import IGNORE_INDEX
 
 
 @dataclass(frozen=True)

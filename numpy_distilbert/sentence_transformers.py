@@ -94,6 +94,14 @@ def pool(hidden: NDArray[np.floating], mask: NDArray[np.integer], mode: str) -> 
     raise ValueError(f"unknown pooling mode {mode!r}; the modes are {', '.join(POOLING_MODES)}")
 
 
+def mean_pool_backward(d_pooled: np.ndarray, mask: np.ndarray, dtype: DTypeLike) -> np.ndarray:
+    """The gradient of `pool(hidden, mask, "mean")`: d_pooled [B, D] -> d_hidden [B, L, D],
+    spread evenly over each row's tokens (mask[b, l] / count[b]), 0 at padding."""
+    weights = mask[..., None].astype(dtype)  # [B, L, 1]
+    count = np.maximum(weights.sum(axis=1), COUNT_EPS)  # [B, 1]
+    return weights * (d_pooled / count)[:, None, :]
+
+
 def l2_normalize(vectors: NDArray[np.floating]) -> NDArray[np.floating]:
     """[..., D] -> unit length along the last axis (a zero vector stays zero), dtype kept."""
     norms = np.linalg.norm(vectors, axis=-1, keepdims=True)

@@ -30,6 +30,10 @@ from typing import Any, TextIO
 import numpy as np
 
 from numpy_distilbert._checks import as_int
+from numpy_distilbert.losses import (  # IGNORE_INDEX: padding, special tokens, later word pieces
+    IGNORE_INDEX,
+    log_softmax,
+)
 from numpy_distilbert.optim import AdamW, clip_grad_norm, get_linear_schedule_with_warmup
 
 __all__ = [
@@ -45,7 +49,6 @@ __all__ = [
     "training_step",
 ]
 
-IGNORE_INDEX = -100  # a token label that takes no loss (padding, special tokens, later word pieces)
 BUCKET_BATCHES = 50  # batches sorted by length together: transformers' LengthGroupedSampler's megabatch
 
 
@@ -122,11 +125,6 @@ def training_step(
 
 
 # ------------------------------------------------------------------------- evaluation
-def _log_softmax(logits: np.ndarray) -> np.ndarray:
-    shifted = logits - logits.max(axis=-1, keepdims=True)
-    return shifted - np.log(np.exp(shifted).sum(axis=-1, keepdims=True))
-
-
 def entity_spans(tags: Sequence[str]) -> set[tuple[str, int, int]]:
     """(type, first, last) of every entity in one sentence's IOB/IOBES tags, read as CoNLL's
     conlleval (and seqeval's default mode) reads them: leniently, so that an I- after O, or
@@ -184,7 +182,7 @@ def evaluate(
         batch = collate(examples[start : start + batch_size], pad_token_id)
         logits = model(batch.input_ids, attention_mask=batch.attention_mask).logits  # [B, C] or [B, L, C]
         keep = batch.labels != IGNORE_INDEX  # [B] or [B, L]
-        log_probabilities = _log_softmax(logits.astype(np.float64))[keep]  # [N, C]
+        log_probabilities = log_softmax(logits.astype(np.float64))[keep]  # [N, C]
         gold = batch.labels[keep]  # [N]
         total_loss -= float(log_probabilities[np.arange(len(gold)), gold].sum())
         predicted = logits.argmax(axis=-1)
