@@ -69,6 +69,7 @@ from typing import Any, BinaryIO, NoReturn
 
 from numpy_distilbert import finetune  # standard library only until it runs
 from numpy_distilbert._checks import comma_list
+from numpy_distilbert.jobs import one_line as _one_line  # an exception as one line (standard library only)
 
 PROG = "numpy-distilbert"
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_NOT_CHECKED = 0, 1, 2, 3
@@ -111,17 +112,6 @@ def _clear_progress() -> None:
     if _progress_line:
         _to_stderr("\r\033[K")
         _progress_line = False
-
-
-def _one_line(exc: BaseException | str) -> str:
-    """An exception (or text) as one line: KeyError's quotes dropped, newlines folded."""
-    if isinstance(exc, BaseException):
-        text = str(exc.args[0]) if isinstance(exc, KeyError) and exc.args else str(exc)
-        if not text:
-            text = type(exc).__name__
-    else:
-        text = exc
-    return " ".join(text.split())
 
 
 def report(message: str, kind: str = "error") -> None:

@@ -85,7 +85,8 @@ class InputRecord:
 
 
 def one_line(exc: BaseException | str) -> str:
-    """An exception (or text) as one line of text."""
+    """An exception (or text) as one line: KeyError's quotes dropped, newlines folded (the CLI's
+    messages too)."""
     if isinstance(exc, BaseException):
         text = str(exc.args[0]) if isinstance(exc, KeyError) and exc.args else str(exc)
         text = text or type(exc).__name__
