@@ -1425,16 +1425,12 @@ def _run_similarity(args: argparse.Namespace) -> int:
 
 
 def _file_sha256(path: str) -> str:
-    import hashlib
+    from numpy_distilbert.weights import file_sha256
 
-    digest = hashlib.sha256()
     try:
-        with open(path, "rb") as stream:
-            for block in iter(lambda: stream.read(1 << 20), b""):
-                digest.update(block)
+        return file_sha256(path)
     except OSError as exc:
         raise UsageError(f"cannot read corpus file {path}: {exc.strerror or exc}") from None
-    return digest.hexdigest()
 
 
 def _index_files(index: str) -> tuple[str, str]:

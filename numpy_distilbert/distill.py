@@ -42,7 +42,13 @@ from numpy_distilbert.hub import resolve_model
 from numpy_distilbert.losses import IGNORE_INDEX, cross_entropy, log_softmax
 from numpy_distilbert.model import DISTILBERT_BLOCK_NAMES, BlockNames
 from numpy_distilbert.sentence_transformers import mean_pool_backward, pool
-from numpy_distilbert.weights import SAFETENSORS_FILE, Checkpoint, CheckpointError, load_checkpoint
+from numpy_distilbert.weights import (
+    SAFETENSORS_FILE,
+    Checkpoint,
+    CheckpointError,
+    file_sha256,
+    load_checkpoint,
+)
 
 # torch's cosine_embedding_loss adds this to both squared norms, so that a zero vector
 # gives cos = 0 rather than 0/0.
@@ -718,14 +724,6 @@ def _sha256_of_texts(texts: Sequence[str]) -> str:
     return digest.hexdigest()
 
 
-def _sha256_of_file(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
 def batch_rows(step: int, n_texts: int, batch_size: int, seed: int) -> np.ndarray:
     """The corpus rows of `step` (0-based): each epoch is a fresh seeded permutation, cut in
     batches. A function of (seed, step) alone, so that a resumed run draws what an
@@ -798,7 +796,7 @@ def _save_run(out: Path, step: int, student: Any, optimizer: Any, state: dict[st
     files = ("model.safetensors", "optimizer.safetensors")
     state = {**state, "step": step, "checkpoint": folder.name, "lr": optimizer.lr,
              "optimizer_steps": optimizer.steps,
-             "sha256": {name: _sha256_of_file(folder / name) for name in files}}  # fmt: skip
+             "sha256": {name: file_sha256(folder / name) for name in files}}  # fmt: skip
     text = json.dumps(state, indent=2) + "\n"
     _write_atomically(out / STATE_FILE, lambda p: Path(p).write_text(text, encoding="utf-8"))
     for old in (out / CHECKPOINT_DIR).glob("checkpoint-*"):
@@ -816,7 +814,7 @@ def _restore_run(out: Path, state: dict[str, Any], student: Any, optimizer: Any)
             f"{out / STATE_FILE} names checkpoint {state.get('checkpoint')!r}, which is missing"
         )
     for name, expected in state["sha256"].items():
-        if _sha256_of_file(folder / name) != expected:
+        if file_sha256(folder / name) != expected:
             raise CheckpointError(f"{folder / name} does not match {out / STATE_FILE}: it was changed")
     params = student.named_parameters()
     saved = load_file(str(folder / "model.safetensors"))

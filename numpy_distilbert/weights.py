@@ -29,6 +29,7 @@ task models add, and with LayerNorm's legacy `gamma`/`beta` renamed `weight`/`bi
 
 from __future__ import annotations
 
+import hashlib
 import itertools
 import json
 import math
@@ -298,6 +299,15 @@ def _merge(target: dict, sources: dict, tensors: dict[str, np.ndarray], path: Pa
             )
         target[name] = array
         sources[name] = path
+
+
+def file_sha256(path: str | Path) -> str:
+    """The sha256 of a file's bytes, read 1 MiB at a time (OSError when it cannot be read)."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as stream:
+        for block in iter(lambda: stream.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
 
 
 def pickle_refusal(directory: Path, found: Iterable[str]) -> CheckpointError:
